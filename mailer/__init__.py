@@ -1,0 +1,1 @@
+"""mailer: transactional email and notifications, sent in the background."""

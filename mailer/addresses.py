@@ -1,0 +1,86 @@
+"""Address checks: syntax only (email-validator, no DNS), display names kept, CR/LF refused.
+
+Validation runs on every ``send_email`` call, in the web request, so results are cached: the
+same few senders and a stream of recipients are checked in microseconds after the first time.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailer.errors import InvalidAddress
+
+_NAME_AND_ADDRESS = re.compile(r"^(?P<name>.*?)\s*<(?P<address>[^<>]*)>\s*$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 5322 "specials": a display name holding one must be quoted.
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+
+
+def parse_address(value: object, field: str) -> str:
+    """One address as ``"Display Name <local@domain>"`` or ``local@domain``, normalised."""
+    if not isinstance(value, str):
+        raise InvalidAddress(field, f"expected an address string, got {type(value).__name__}")
+    return _parse_cached(value, field)
+
+
+def parse_addresses(value: object, field: str, *, required: bool = False) -> list[str]:
+    """A string or a list of strings; ``required`` refuses an empty result."""
+    if value is None:
+        items: Iterable[object] = []
+    elif isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise InvalidAddress(
+            field, f"expected a string or a list of strings, got {type(value).__name__}"
+        )
+    addresses = [parse_address(item, field) for item in items]
+    if required and not addresses:
+        raise InvalidAddress(field, "at least one recipient is required")
+    return addresses
+
+
+def addr_spec(address: str) -> str:
+    """The bare ``local@domain`` of a normalised address, as SMTP envelopes and APIs want it."""
+    match = _NAME_AND_ADDRESS.match(address)
+    return match["address"] if match else address
+
+
+def display_name(address: str) -> str:
+    match = _NAME_AND_ADDRESS.match(address)
+    return _unquote(match["name"]) if match else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(value: str, field: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise InvalidAddress(field, "an address may not contain CR or LF")
+    if not value.strip():
+        raise InvalidAddress(field, "empty address")
+    match = _NAME_AND_ADDRESS.match(value.strip())
+    name, spec = (_unquote(match["name"]), match["address"]) if match else ("", value.strip())
+    if _CONTROL.search(name):
+        raise InvalidAddress(field, "a display name may not contain control characters")
+    try:
+        normalized = validate_email(spec, check_deliverability=False).normalized
+    except EmailNotValidError as err:
+        raise InvalidAddress(field, f"{spec!r} is not a valid address: {err}") from None
+    return f"{_quote(name)} <{normalized}>" if name else normalized
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return name
+
+
+def _quote(name: str) -> str:
+    if not _SPECIALS.search(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

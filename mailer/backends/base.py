@@ -1,0 +1,63 @@
+"""The backend protocol: Django's lifecycle (open, close, context manager) around one call.
+
+A backend sends one ``Email`` and returns the provider's id for it. Subclasses implement
+``deliver`` and raise ``TransientSendError`` or ``PermanentSendError`` from the provider's
+own answer; connection reuse lives in ``open``/``close`` so that a worker thread keeps one
+connection for many messages.
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import ClassVar
+
+from mailer.errors import ConfigurationError
+from mailer.message import Email
+from mailer.settings import Settings
+
+
+class Backend(abc.ABC):
+    #: The name ``MAILER_BACKEND`` selects this backend by; errors carry it too.
+    name: ClassVar[str]
+
+    #: Whether the provider needs a real sender, so the placeholder default will not do.
+    needs_real_sender: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        """Refuse to start without what this backend needs; errors name the variable."""
+        if cls.needs_real_sender and settings.from_email == Settings.from_email:
+            raise ConfigurationError("MAILER_FROM", f"is required with MAILER_BACKEND={cls.name}")
+
+    def open(self) -> bool:
+        """Make the connection if there is one to make; True only if this call made it."""
+        return False
+
+    def close(self) -> None:
+        """Drop the connection, if any. Safe to call more than once."""
+        return None
+
+    def send(self, email: Email) -> str:
+        """Deliver one message and return the provider's id for it."""
+        self.open()
+        return self.deliver(email)
+
+    @abc.abstractmethod
+    def deliver(self, email: Email) -> str:
+        """The provider call; raise mailer's send errors, ``from`` the provider's."""
+
+    def __enter__(self) -> Backend:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,161 @@
+"""Every error mailer raises, in one tree.
+
+Callers catch what they can act on: a ``ValidationError`` is their input, fix it and call
+again; a ``TransientSendError`` will be retried by the worker; a ``PermanentSendError`` goes
+to the dead-letter queue at once because retrying cannot help::
+
+    MailerError
+    ├── ConfigurationError           a setting from the environment is missing or wrong
+    ├── FeatureNotAvailable          a parameter whose feature this version does not ship
+    ├── ValidationError (ValueError) bad input at the call site; nothing was queued
+    │   ├── InvalidAddress
+    │   ├── InvalidHeader
+    │   ├── InvalidTemplateName
+    │   ├── UnknownTemplate
+    │   ├── InvalidContext
+    │   │   └── MissingContext
+    │   ├── InvalidAttachment
+    │   │   └── AttachmentTooLarge
+    │   └── InvalidPriority
+    ├── RenderError                  a template failed to render in the worker (permanent)
+    └── SendError                    the backend could not deliver
+        ├── TransientSendError       retry later: 4xx SMTP, timeouts, 429, 5xx APIs
+        │   └── Throttled            the provider asked us to slow down
+        └── PermanentSendError       never retry: 5xx SMTP, 400/401/403, rejected
+
+A send error carries the backend's name and the provider's own status and text, and never a
+credential: backends build them from the provider's answer, not from their request.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AttachmentTooLarge",
+    "ConfigurationError",
+    "FeatureNotAvailable",
+    "InvalidAddress",
+    "InvalidAttachment",
+    "InvalidContext",
+    "InvalidHeader",
+    "InvalidPriority",
+    "InvalidTemplateName",
+    "MailerError",
+    "MissingContext",
+    "PermanentSendError",
+    "RenderError",
+    "SendError",
+    "Throttled",
+    "TransientSendError",
+    "UnknownTemplate",
+    "ValidationError",
+]
+
+
+class MailerError(Exception):
+    """The root of every error mailer raises."""
+
+
+class ConfigurationError(MailerError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+class FeatureNotAvailable(MailerError):
+    """A parameter exists in the signature but its feature is not in this version."""
+
+
+class ValidationError(MailerError, ValueError):
+    """Input rejected at the call site, before anything was queued.
+
+    ``field`` names the argument at fault (``to``, ``headers``, ``context`` ...), so a web
+    app can map it back onto its own form.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}")
+
+
+class InvalidAddress(ValidationError):
+    """An address is empty, not a string, malformed, or carries CR/LF."""
+
+
+class InvalidHeader(ValidationError):
+    """A header name is not a valid field name, or a name or value carries CR/LF."""
+
+
+class InvalidTemplateName(ValidationError):
+    """A template name that is not a plain folder name, e.g. one that tries to leave the folder."""
+
+
+class UnknownTemplate(ValidationError):
+    """No templates folder holds an email type of that name."""
+
+
+class InvalidContext(ValidationError):
+    """The context is not a mapping, or not JSON-serialisable."""
+
+
+class MissingContext(InvalidContext):
+    """The context lacks variables the template uses."""
+
+    def __init__(self, template: str, missing: list[str]) -> None:
+        self.template = template
+        self.missing = missing
+        super().__init__("context", f"template {template!r} needs {', '.join(missing)}")
+
+
+class InvalidAttachment(ValidationError):
+    """An attachment is not a ``(filename, content, mimetype)`` triple or an ``Attachment``."""
+
+
+class AttachmentTooLarge(InvalidAttachment):
+    """The attachments together exceed ``MAILER_MAX_ATTACHMENTS_BYTES``."""
+
+
+class InvalidPriority(ValidationError):
+    """A priority that is not one of the levels."""
+
+
+class RenderError(MailerError):
+    """A template failed in the worker; the same input would fail again, so it is not retried."""
+
+
+class SendError(MailerError):
+    """A backend failed to deliver; ``status`` and ``detail`` are the provider's own answer."""
+
+    def __init__(self, backend: str, detail: str, *, status: int | str | None = None) -> None:
+        self.backend = backend
+        self.detail = detail
+        self.status = status
+        super().__init__(backend, detail, status)
+
+    def __str__(self) -> str:
+        status = f" {self.status}" if self.status is not None else ""
+        return f"{self.backend}{status}: {self.detail}"
+
+
+class TransientSendError(SendError):
+    """Delivery may succeed later: the worker retries with exponential backoff."""
+
+
+class Throttled(TransientSendError):
+    """The provider refused for rate; ``retry_after_s`` is its hint, when it gave one."""
+
+    def __init__(
+        self,
+        backend: str,
+        detail: str,
+        *,
+        status: int | str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(backend, detail, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentSendError(SendError):
+    """Delivery cannot succeed as asked: the message goes to the dead-letter queue at once."""

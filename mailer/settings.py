@@ -1,0 +1,160 @@
+"""Settings from the environment, read in one place and checked before any work starts.
+
+A platform like Heroku configures a process only through its environment, so this module is
+the one reader of ``os.environ``. ``Settings.from_env`` checks everything at once and names the
+variable at fault; tests build ``Settings(...)`` directly and install it with ``configure``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from mailer.addresses import parse_address
+from mailer.errors import ConfigurationError, MailerError
+
+SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+_DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://localhost:6379/0"
+    backend: str = "console"
+    from_email: str = "mailer@example.com"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_security: str = "starttls"
+    smtp_timeout_s: float = 10.0
+    aws_region: str | None = None
+    ses_endpoint_url: str | None = None
+    ses_configuration_set: str | None = None
+    sendgrid_api_key: str | None = field(default=None, repr=False)
+    sendgrid_host: str = "https://api.sendgrid.com"
+    outbox_dir: Path = Path("outbox")
+    templates_dir: Path | None = None
+    max_attachments_bytes: int = 10 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every variable; raises ``ConfigurationError`` naming the first bad one."""
+        env = _Env(os.environ if environ is None else environ)
+        security = env.choice("SMTP_SECURITY", SMTP_SECURITY_MODES, "starttls")
+        settings = cls(
+            redis_url=env.text("REDIS_URL", cls.redis_url),
+            backend=env.text("MAILER_BACKEND", cls.backend).lower(),
+            from_email=env.text("MAILER_FROM", cls.from_email),
+            smtp_host=env.text("SMTP_HOST", cls.smtp_host),
+            smtp_port=env.integer("SMTP_PORT", _DEFAULT_SMTP_PORTS[security], low=1, high=65535),
+            smtp_username=env.optional("SMTP_USERNAME"),
+            smtp_password=env.optional("SMTP_PASSWORD"),
+            smtp_security=security,
+            smtp_timeout_s=env.number("SMTP_TIMEOUT", cls.smtp_timeout_s),
+            aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
+            ses_endpoint_url=env.optional("MAILER_SES_ENDPOINT_URL"),
+            ses_configuration_set=env.optional("MAILER_SES_CONFIGURATION_SET"),
+            sendgrid_api_key=env.optional("SENDGRID_API_KEY"),
+            sendgrid_host=env.text("MAILER_SENDGRID_HOST", cls.sendgrid_host),
+            outbox_dir=Path(env.text("MAILER_OUTBOX_DIR", str(cls.outbox_dir))),
+            templates_dir=env.directory("MAILER_TEMPLATES_DIR"),
+            max_attachments_bytes=env.integer(
+                "MAILER_MAX_ATTACHMENTS_BYTES", cls.max_attachments_bytes, low=0
+            ),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Rules across fields; what one backend needs, its ``check_settings`` checks."""
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigurationError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            missing = "SMTP_PASSWORD" if self.smtp_password is None else "SMTP_USERNAME"
+            raise ConfigurationError(missing, "SMTP_USERNAME and SMTP_PASSWORD go together")
+        if self.smtp_timeout_s <= 0:
+            raise ConfigurationError("SMTP_TIMEOUT", "must be a positive number of seconds")
+        try:
+            parse_address(self.from_email, "MAILER_FROM")
+        except MailerError as err:
+            raise ConfigurationError("MAILER_FROM", str(err)) from None
+
+    def summary(self) -> dict[str, object]:
+        """The settings as shown in logs and the CLI: secrets masked, never printed."""
+        shown: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown[f.name] = "***" if (not f.repr and value) else value
+        return shown
+
+
+class _Env:
+    """Typed reads of one environment mapping; every error names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.text(name, default).lower()
+        if value not in allowed:
+            raise ConfigurationError(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(name, f"must be a whole number, not {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            raise ConfigurationError(
+                name, f"must be between {low} and {high or 'any'}, not {value}"
+            )
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigurationError(name, f"must be a number, not {raw!r}") from None
+
+    def directory(self, name: str) -> Path | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        path = Path(raw)
+        if not path.is_dir():
+            raise ConfigurationError(name, f"{raw!r} is not a directory")
+        return path
+
+
+_current: Settings | None = None
+
+
+def current() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def configure(settings: Settings | None) -> None:
+    """Install settings built in code (tests, ``mailer dev``); ``None`` re-reads the environment."""
+    global _current
+    _current = settings
