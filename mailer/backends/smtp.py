@@ -1,0 +1,209 @@
+"""SMTP through smtplib: one connection per worker thread, reused for many messages.
+
+A worker thread keeps its backend, and so its connection, from one message to the next: a
+login per message would cost more than the message. Servers drop idle connections, so a
+message whose connection turns out dead before its DATA command is sent once more on a new
+connection. Once DATA is under way it never is: the server may have queued the message
+already, and a second copy would reach the recipients.
+
+Errors follow the server's reply code, 4xx transient and 5xx permanent. Bad credentials, a
+missing extension (STARTTLS, SMTPUTF8) and a certificate that fails verification are permanent
+as well, since retrying cannot fix them; network trouble is transient. After any error the
+connection is closed, so a half-done transaction cannot leak into the next message. The
+username and password never reach a log line or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+from mailer.addresses import addr_spec
+from mailer.backends.base import Backend
+from mailer.errors import ConfigurationError, PermanentSendError, SendError, TransientSendError
+from mailer.message import Email
+from mailer.settings import SMTP_SECURITY_MODES, Settings
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+log = logging.getLogger(__name__)
+
+_NAME = "smtp"
+# Postfix answers "250 2.0.0 Ok: queued as 4B3C61D0E4", Exim "250 OK id=1uXyZa-000Abc-De".
+_QUEUE_ID = re.compile(r"(?:queued as|\bid=)\s*<?([\w@-]+(?:\.[\w@-]+)*)", re.IGNORECASE)
+
+
+class _Connection(smtplib.SMTP):
+    """smtplib's client, remembering whether DATA was sent and what the server answered."""
+
+    data_sent = False
+    data_reply = b""
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        self.data_sent = True
+        code, reply = super().data(msg)
+        self.data_reply = reply
+        return code, reply
+
+
+class _SSLConnection(_Connection, smtplib.SMTP_SSL):
+    """The same client over implicit TLS."""
+
+
+class SMTPBackend(Backend):
+    name = _NAME
+    needs_real_sender = True
+
+    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        """``ssl_context`` replaces the default verifying context, e.g. to trust a private CA."""
+        super().__init__(settings)
+        self.ssl_context = ssl_context
+        self._connection: _Connection | None = None
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        super().check_settings(settings)
+        if settings.smtp_security not in SMTP_SECURITY_MODES:
+            modes = ", ".join(SMTP_SECURITY_MODES)
+            raise ConfigurationError("SMTP_SECURITY", f"must be one of {modes}")
+
+    def open(self) -> bool:
+        if self._connection is not None:
+            return False
+        with self._map_errors():
+            self._connection = self._connect()
+        return True
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()  # the server is gone already: nobody to say goodbye to
+
+    def deliver(self, email: Email) -> str:
+        mime = email.to_mime()  # built once: a resend carries the same Date and Message-ID
+        with self._map_errors():
+            try:
+                connection = self._send(mime, email)
+            except smtplib.SMTPServerDisconnected:
+                if self._connection is None or self._connection.data_sent:
+                    raise
+                log.info("SMTP connection to %s was dropped; reconnecting once", self._server)
+                self.close()
+                connection = self._send(mime, email)
+        return _provider_id(connection.data_reply, mime)
+
+    @property
+    def _server(self) -> str:
+        return f"{self.settings.smtp_host}:{self.settings.smtp_port}"
+
+    def _connect(self) -> _Connection:
+        settings = self.settings
+        connection = self._greeted_connection()
+        try:
+            if settings.smtp_security == "starttls":
+                connection.starttls(context=self._tls_context())
+            connection.ehlo()
+            if settings.smtp_username is not None and settings.smtp_password is not None:
+                connection.login(settings.smtp_username, settings.smtp_password)
+        except BaseException:
+            connection.close()
+            raise
+        log.debug("connected to SMTP server %s (%s)", self._server, settings.smtp_security)
+        return connection
+
+    def _greeted_connection(self) -> _Connection:
+        """Connect and read the greeting; given the host up front, TLS checks its name."""
+        settings = self.settings
+        address, timeout = (settings.smtp_host, settings.smtp_port), settings.smtp_timeout_s
+        if settings.smtp_security == "ssl":
+            return _SSLConnection(*address, timeout=timeout, context=self._tls_context())
+        return _Connection(*address, timeout=timeout)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return self.ssl_context or ssl.create_default_context()
+
+    def _send(self, mime: EmailMessage, email: Email) -> _Connection:
+        """One SMTP transaction on the open connection, opening it first if needed."""
+        self.open()
+        connection = self._connection
+        assert connection is not None  # open() has just made it, or made it before
+        connection.data_sent = False
+        refused = connection.send_message(
+            mime, from_addr=addr_spec(email.from_email), to_addrs=email.recipients
+        )
+        if refused:  # some recipients were accepted, so the message went out to them
+            log.warning(
+                "SMTP server %s refused some recipients of %s: %s",
+                self._server,
+                mime["Message-ID"],
+                _describe(refused),
+            )
+        return connection
+
+    @contextmanager
+    def _map_errors(self) -> Iterator[None]:
+        """Turn smtplib's and the network's exceptions into send errors, and drop the line."""
+        try:
+            yield
+        except (smtplib.SMTPException, OSError) as err:
+            self.close()
+            raise self._send_error(err) from err
+
+    def _send_error(self, err: smtplib.SMTPException | OSError) -> SendError:
+        if isinstance(err, smtplib.SMTPRecipientsRefused):
+            codes = [code for code, _ in err.recipients.values()]
+            status = next((code for code in codes if 400 <= code < 500), codes[0])
+            kind = _kind(status)
+            detail = "every recipient was refused: " + _describe(err.recipients)
+        elif isinstance(err, smtplib.SMTPResponseException):
+            kind, status, detail = _kind(err.smtp_code), err.smtp_code, _text(err.smtp_error)
+        else:
+            kind = PermanentSendError if _unfixable(err) else TransientSendError
+            status, detail = None, f"{self._server}: {str(err) or type(err).__name__}"
+        return kind(_NAME, self._scrub(detail), status=status)
+
+    def _scrub(self, text: str) -> str:
+        """Mask the credentials, in case a server echoes them back in its answer."""
+        for secret in (self.settings.smtp_password, self.settings.smtp_username):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _kind(code: int) -> type[SendError]:
+    """5xx will be refused again; anything else (4xx, an unreadable reply) may pass later."""
+    return PermanentSendError if 500 <= code < 600 else TransientSendError
+
+
+def _unfixable(err: smtplib.SMTPException | OSError) -> bool:
+    """A missing extension or an untrusted certificate stays so; a dropped line may recover."""
+    if isinstance(err, smtplib.SMTPServerDisconnected):
+        return False
+    return isinstance(err, (smtplib.SMTPException, ssl.SSLCertVerificationError))
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
+
+
+def _describe(refused: dict[str, tuple[int, bytes]]) -> str:
+    return ", ".join(
+        f"{address} ({code} {_text(reply)})" for address, (code, reply) in refused.items()
+    )
+
+
+def _provider_id(reply: bytes, mime: EmailMessage) -> str:
+    """The server's queue id from its final 250 reply, else the Message-ID we sent."""
+    match = _QUEUE_ID.search(_text(reply))
+    return match[1] if match else str(mime["Message-ID"])
