@@ -103,7 +103,7 @@ class Email:
         Bcc is left out of the headers on purpose: it lives only in the envelope.
         """
         international = any(
-            not address.isascii() for address in [*self.recipients, self.from_email]
+            not address.isascii() for address in [*self.recipients, addr_spec(self.from_email)]
         )
         message = EmailMessage(policy=email.policy.SMTPUTF8 if international else email.policy.SMTP)
         message["From"] = _header_address(self.from_email)
