@@ -1,1 +1,68 @@
-"""mailer: transactional email and notifications, sent in the background."""
+"""mailer: an application's transactional email, sent in the background on Dramatiq over Redis.
+
+from mailer import send_email
+message_id = send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mailer.errors import (
+    AttachmentTooLarge,
+    ConfigurationError,
+    FeatureNotAvailable,
+    InvalidAddress,
+    InvalidAttachment,
+    InvalidContext,
+    InvalidHeader,
+    InvalidPriority,
+    InvalidTemplateName,
+    MailerError,
+    MissingContext,
+    PermanentSendError,
+    RenderError,
+    SendError,
+    Throttled,
+    TransientSendError,
+    UnknownTemplate,
+    ValidationError,
+)
+from mailer.message import Attachment, Email
+
+if TYPE_CHECKING:
+    from mailer.api import send_email
+
+__all__ = [
+    "Attachment",
+    "AttachmentTooLarge",
+    "ConfigurationError",
+    "Email",
+    "FeatureNotAvailable",
+    "InvalidAddress",
+    "InvalidAttachment",
+    "InvalidContext",
+    "InvalidHeader",
+    "InvalidPriority",
+    "InvalidTemplateName",
+    "MailerError",
+    "MissingContext",
+    "PermanentSendError",
+    "RenderError",
+    "SendError",
+    "Throttled",
+    "TransientSendError",
+    "UnknownTemplate",
+    "ValidationError",
+    "send_email",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the API brings in the broker, which reads the settings, and
+    # ``import mailer.errors`` or the CLI should not need a configured environment.
+    if name == "send_email":
+        from mailer.api import send_email
+
+        return send_email
+    raise AttributeError(f"module 'mailer' has no attribute {name!r}")

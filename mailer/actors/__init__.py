@@ -1,0 +1,10 @@
+"""Every actor mailer runs: ``dramatiq mailer.actors`` starts workers for all of them.
+
+The broker module comes first, so every middleware that owns an actor option is in place
+before the first actor is declared.
+"""
+
+from mailer import broker
+from mailer.actors import emails
+
+__all__ = ["broker", "emails"]

@@ -1,0 +1,100 @@
+"""One actor per email type, each with its own priority, retries and backoff.
+
+Adding a type is a template folder plus one line below. Template folders the application
+adds under ``MAILER_TEMPLATES_DIR`` without a line here are declared at ``normal`` priority,
+in the web process and the worker alike, so both agree on their actors.
+
+Transient send errors retry with exponential backoff; permanent ones and render errors are in
+the actors' ``throws``, so the message fails at once and lands in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from mailer import settings
+from mailer.backends import backend_class
+from mailer.delivery import deliver
+from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
+from mailer.priorities import LEVELS, Priority
+from mailer.templates import for_settings
+
+# Input that cannot succeed however often it is tried: the message fails at once.
+_NEVER_RETRIED = (PermanentSendError, RenderError, ValidationError)
+
+
+@dataclass(frozen=True)
+class EmailType:
+    name: str
+    priority: Priority
+    actor: dramatiq.Actor[..., None]
+
+
+EMAIL_TYPES: dict[str, EmailType] = {}
+
+
+def email_type(
+    name: str,
+    *,
+    priority: str = "normal",
+    max_retries: int = 8,
+    min_backoff_ms: int = 15_000,
+    max_backoff_ms: int = 3_600_000,
+) -> EmailType:
+    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template."""
+    level = LEVELS[priority]
+
+    def send(envelope: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+        message = CurrentMessage.get_current_message()
+        assert message is not None, "the CurrentMessage middleware is on mailer's broker"
+        deliver(name, envelope, context, message.message_id)
+
+    actor = dramatiq.actor(
+        send,
+        actor_name=f"send_{name}",
+        queue_name=level.queue_name,
+        priority=level.actor_priority,
+        max_retries=max_retries,
+        min_backoff=min_backoff_ms,
+        max_backoff=max_backoff_ms,
+        throws=_NEVER_RETRIED,
+    )
+    declared = EMAIL_TYPES[name] = EmailType(name, level, actor)
+    return declared
+
+
+def lookup(name: str) -> EmailType:
+    try:
+        return EMAIL_TYPES[name]
+    except KeyError:
+        known = ", ".join(sorted(EMAIL_TYPES))
+        raise UnknownTemplate("template", f"no email type {name!r}; known: {known}") from None
+
+
+# Sign-in flows: a user is waiting on these, so they jump every queue and retry hard.
+password_reset = email_type(
+    "password_reset", priority="critical", max_retries=12, min_backoff_ms=2_000
+)
+verify_email = email_type("verify_email", priority="critical", max_retries=12, min_backoff_ms=2_000)
+welcome = email_type("welcome", priority="high", min_backoff_ms=5_000)
+appointment_confirmation = email_type(
+    "appointment_confirmation", priority="high", min_backoff_ms=5_000
+)
+appointment_reminder = email_type("appointment_reminder", priority="normal")
+admin_alert = email_type("admin_alert", priority="normal")
+new_post = email_type("new_post", priority="low", max_retries=5, min_backoff_ms=60_000)
+
+
+def _declare_application_types() -> None:
+    for name in for_settings(settings.current()).names():
+        if name not in EMAIL_TYPES:
+            email_type(name)
+
+
+_declare_application_types()
+backend_class(settings.current().backend).check_settings(settings.current())

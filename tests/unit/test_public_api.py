@@ -1,0 +1,13 @@
+import mailer
+import mailer.errors
+
+
+def test_every_name_in_all_is_importable():
+    for name in mailer.__all__:
+        assert getattr(mailer, name) is not None, name
+
+
+def test_every_error_is_exported_from_the_package():
+    assert set(mailer.errors.__all__) <= set(mailer.__all__)
+    for name in mailer.errors.__all__:
+        assert issubclass(getattr(mailer, name), mailer.MailerError)
