@@ -1,61 +1,21 @@
 """mailer: an application's transactional email, sent in the background on Dramatiq over Redis.
 
-from mailer import send_email
-message_id = send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+    from mailer import send_email
+    message_id = send_email("welcome", to="ann@example.com", context={"name": "Ann"})
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mailer.errors import (
-    AttachmentTooLarge,
-    ConfigurationError,
-    FeatureNotAvailable,
-    InvalidAddress,
-    InvalidAttachment,
-    InvalidContext,
-    InvalidHeader,
-    InvalidPriority,
-    InvalidTemplateName,
-    MailerError,
-    MissingContext,
-    PermanentSendError,
-    RenderError,
-    SendError,
-    Throttled,
-    TransientSendError,
-    UnknownTemplate,
-    ValidationError,
-)
+from mailer import errors
+from mailer.errors import *  # noqa: F403  (every error is part of the public API)
 from mailer.message import Attachment, Email
 
 if TYPE_CHECKING:
     from mailer.api import send_email
 
-__all__ = [
-    "Attachment",
-    "AttachmentTooLarge",
-    "ConfigurationError",
-    "Email",
-    "FeatureNotAvailable",
-    "InvalidAddress",
-    "InvalidAttachment",
-    "InvalidContext",
-    "InvalidHeader",
-    "InvalidPriority",
-    "InvalidTemplateName",
-    "MailerError",
-    "MissingContext",
-    "PermanentSendError",
-    "RenderError",
-    "SendError",
-    "Throttled",
-    "TransientSendError",
-    "UnknownTemplate",
-    "ValidationError",
-    "send_email",
-]
+__all__ = ["Attachment", "Email", "send_email", *errors.__all__]
 
 
 def __getattr__(name: str) -> Any:

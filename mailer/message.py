@@ -114,7 +114,7 @@ class Email:
             message["Reply-To"] = [_header_address(address) for address in self.reply_to]
         message["Subject"] = self.subject
         message["Date"] = email.utils.format_datetime(now or datetime.now(timezone.utc))
-        message["Message-ID"] = self._message_id_header()
+        message["Message-ID"] = self.message_id_header()
         for name, value in self.headers.items():
             message[name] = value
         message.set_content(self.text or "", cte="quoted-printable")
@@ -127,7 +127,8 @@ class Email:
             )
         return message
 
-    def _message_id_header(self) -> str:
+    def message_id_header(self) -> str:
+        """``<id@sender-domain>``: the same for every retry of one send."""
         domain = addr_spec(self.from_email).rpartition("@")[2]
         if self.message_id is None:
             return email.utils.make_msgid(domain=domain)

@@ -146,7 +146,7 @@ def _headers(email: Email) -> dict[str, str]:
     """Custom headers, plus a stable Message-ID so that a retried send stays one message."""
     headers = dict(email.headers)
     if email.message_id is not None:
-        headers["Message-ID"] = email._message_id_header()
+        headers["Message-ID"] = email.message_id_header()
     return headers
 
 

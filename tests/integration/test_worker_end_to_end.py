@@ -63,3 +63,13 @@ def test_render_failure_in_the_worker_is_dead_lettered_once(start_worker, tmp_pa
         settings.configure(None)
     assert wait_until(lambda: len(dead_letters(redis_url)) == 1), worker.log()
     assert eml_files(outbox) == []
+
+
+def test_console_backend_prints_the_email_in_the_worker_log(start_worker):
+    worker = start_worker({"MAILER_BACKEND": "console"})
+    message_id = send_email(
+        "admin_alert", to="ops@example.com", context={"subject": "Disk 91% full", "message": "db-1"}
+    )
+    assert wait_until(lambda: f"<{message_id}@example.com>" in worker.log()), worker.log()
+    assert "Disk 91% full" in worker.log()
+    assert "Subject: " in worker.log()
