@@ -29,6 +29,7 @@ from jinja2.exceptions import TemplateError, TemplateRuntimeError, TemplateSynta
 
 from mailer.errors import InvalidTemplateName, MissingContext, RenderError, UnknownTemplate
 from mailer.settings import Settings
+from mailer.template_variables import variables_needed
 
 # A plain folder name: no separators, no dots, so no name can leave the templates folder.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
@@ -155,10 +156,9 @@ class Templates:
         required: set[str] = set()
         for ast in self._parse_all(name):
             try:
-                undeclared = meta.find_undeclared_variables(ast) - _bound_outside_blocks(ast)
+                required |= variables_needed(ast)
             except TemplateError:  # e.g. an unknown filter: the template's fault, render says so
                 continue
-            required |= undeclared & set(_unguarded(ast, frozenset()))
         return frozenset(required - self._html.globals.keys())
 
     def _parse_all(self, name: str) -> list[nodes.Template]:
@@ -228,49 +228,6 @@ def _map_errors(name: str) -> Iterator[None]:
         where = f" ({err.name}, line {err.lineno})" if isinstance(err, TemplateSyntaxError) else ""
         detail = err.message if isinstance(err, TemplateError) else str(err)
         raise RenderError(f"template {name!r}: {type(err).__name__}: {detail}{where}") from err
-
-
-def _unguarded(node: nodes.Node, safe: frozenset[str]) -> Iterator[str]:
-    """Variables read where being undefined would fail the render.
-
-    Guarded reads: ``x | default(...)``, ``x is defined``/``undefined``, and any read inside an
-    ``if`` (statement or expression) whose test is one of those on x. Branch polarity is not
-    tracked: reading x where the test says it is undefined is a bug of its own.
-    """
-    if isinstance(node, nodes.Name):
-        if node.ctx == "load" and node.name not in safe:
-            yield node.name
-        return
-    if isinstance(node, (nodes.If, nodes.CondExpr)):
-        tests = [node.test, *node.test.find_all(nodes.Test)]
-        safe = safe.union(filter(None, map(_guarded, tests)))
-    for child in node.iter_child_nodes(exclude=("node",) if _guarded(node) else ()):
-        yield from _unguarded(child, safe)
-
-
-def _bound_outside_blocks(ast: nodes.Template) -> set[str]:
-    """Names a child template binds outside its blocks: its blocks see them, but ``meta``
-    counts them undeclared (``{% from "macros.html" import button %}`` above the blocks)."""
-    bound: set[str] = set()
-    for node in ast.body:
-        if isinstance(node, nodes.FromImport):
-            bound.update(name if isinstance(name, str) else name[1] for name in node.names)
-        elif isinstance(node, nodes.Import):
-            bound.add(node.target)
-        elif isinstance(node, (nodes.Assign, nodes.AssignBlock)):
-            bound.update(name.name for name in node.find_all(nodes.Name) if name.ctx == "store")
-    return bound
-
-
-def _guarded(node: nodes.Node) -> str | None:
-    """The variable ``node`` reads in a way that tolerates it being undefined, if any."""
-    if isinstance(node, nodes.Filter):
-        guard = node.name in ("default", "d")
-    elif isinstance(node, nodes.Test):
-        guard = node.name in ("defined", "undefined")
-    else:
-        return None
-    return node.node.name if guard and isinstance(node.node, nodes.Name) else None
 
 
 def _placeholder(variable: str) -> str:
