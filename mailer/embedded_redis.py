@@ -68,6 +68,9 @@ def running_redis(
                 "warning",
             ],
             stdout=subprocess.DEVNULL,
+            # Its own session: Ctrl-C in a terminal reaches the whole foreground group, and the
+            # server must outlive the worker's shutdown; the parent stops it last.
+            start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         try:
