@@ -1,5 +1,7 @@
 """mailer: an application's transactional email, sent in the background on Dramatiq over Redis.
 
+Usage::
+
     from mailer import send_email
     message_id = send_email("welcome", to="ann@example.com", context={"name": "Ann"})
 """

@@ -76,6 +76,7 @@ class ValidationError(MailerError, ValueError):
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
+        self.problem = problem
         super().__init__(f"{field}: {problem}")
 
 

@@ -11,9 +11,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mailer.addresses import parse_address
-from mailer.errors import ConfigurationError, MailerError
+from mailer.errors import ConfigurationError, ValidationError
 
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
 _DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -72,15 +73,20 @@ class Settings:
         """Rules across fields; what one backend needs, its ``check_settings`` checks."""
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigurationError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
-        if (self.smtp_username is None) != (self.smtp_password is None):
-            missing = "SMTP_PASSWORD" if self.smtp_password is None else "SMTP_USERNAME"
-            raise ConfigurationError(missing, "SMTP_USERNAME and SMTP_PASSWORD go together")
+        try:
+            _ = urlsplit(self.redis_url).port  # parses the port, raising on a non-number
+        except ValueError:
+            raise ConfigurationError("REDIS_URL", "has a port that is not a number") from None
+        if self.smtp_username is not None and self.smtp_password is None:
+            raise ConfigurationError("SMTP_PASSWORD", "is required when SMTP_USERNAME is set")
+        if self.smtp_password is not None and self.smtp_username is None:
+            raise ConfigurationError("SMTP_USERNAME", "is required when SMTP_PASSWORD is set")
         if self.smtp_timeout_s <= 0:
             raise ConfigurationError("SMTP_TIMEOUT", "must be a positive number of seconds")
         try:
             parse_address(self.from_email, "MAILER_FROM")
-        except MailerError as err:
-            raise ConfigurationError("MAILER_FROM", str(err)) from None
+        except ValidationError as err:
+            raise ConfigurationError("MAILER_FROM", err.problem) from None
 
     def summary(self) -> dict[str, object]:
         """The settings as shown in logs and the CLI: secrets masked, never printed."""

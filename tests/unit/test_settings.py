@@ -33,6 +33,7 @@ def test_values_are_read_and_typed():
         ({"SMTP_TIMEOUT": "0"}, "SMTP_TIMEOUT"),
         ({"SMTP_USERNAME": "user"}, "SMTP_PASSWORD"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://localhost:abc/0"}, "REDIS_URL"),
         ({"MAILER_FROM": "not an address"}, "MAILER_FROM"),
         ({"MAILER_TEMPLATES_DIR": "/no/such/dir"}, "MAILER_TEMPLATES_DIR"),
         ({"MAILER_MAX_ATTACHMENTS_BYTES": "-1"}, "MAILER_MAX_ATTACHMENTS_BYTES"),
@@ -43,6 +44,7 @@ def test_errors_name_the_variable(environ, variable):
         Settings.from_env(environ)
     assert raised.value.variable == variable
     assert str(raised.value).startswith(variable)
+    assert str(raised.value).count(variable) == 1
 
 
 def test_unknown_backend_is_refused_naming_the_variable():
