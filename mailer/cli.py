@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mailer.errors import MailerError
+from mailer.errors import ConfigurationError, InvalidContext, MailerError
+
+# Ctrl-C before a command installs its own handling (mid-start, or a one-shot command): the
+# shell's convention for "stopped by SIGINT", without a traceback.
+_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MailerError as err:
         print(f"mailer: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return _INTERRUPTED
     return code
 
 
@@ -42,9 +49,17 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
+    import redis
+
     from mailer.api import send_email
 
-    message_id = send_email(args.type, args.to, _json_object(args.context), priority=args.priority)
+    context = _json_object(args.context)
+    try:
+        message_id = send_email(args.type, args.to, context, priority=args.priority)
+    except redis.RedisError as err:
+        # redis-py names host and port, never the password; the input was fine, so not 2.
+        print(f"mailer: could not queue the email: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     print(message_id)
     return 0
 
@@ -64,19 +79,33 @@ def _types(args: argparse.Namespace) -> int:
 def _web(args: argparse.Namespace) -> int:
     import waitress
 
+    from mailer import settings
     from mailer.web.health import app
 
-    waitress.serve(app, host=args.host, port=args.port, threads=4)
+    port = args.port if args.port is not None else _port_from_env()
+    # A misconfigured process fails here, once, not as a 500 on every request.
+    settings.current()
+    # INFO, so the platform's log shows waitress's "Serving on ..." line.
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    waitress.serve(app, host=args.host, port=port, threads=4)
     return 0
+
+
+def _port_from_env() -> int:
+    """``PORT`` is how Heroku and its kind tell a web process where to listen."""
+    raw = os.environ.get("PORT", "").strip() or "8000"
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError("PORT", f"must be a port number (1-65535), not {raw!r}")
+    return int(raw)
 
 
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SystemExit(f"mailer: --context is not valid JSON: {err}") from None
+        raise InvalidContext("--context", f"not valid JSON: {err}") from None
     if not isinstance(value, dict):
-        raise SystemExit("mailer: --context must be a JSON object")
+        raise InvalidContext("--context", f"must be a JSON object, not {type(value).__name__}")
     return value
 
 
@@ -108,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
     web = commands.add_parser("web", help="serve the web endpoints (health) with waitress")
     web.add_argument("--host", default="0.0.0.0")
-    web.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    web.add_argument("--port", type=int, help="default: $PORT, else 8000")
     web.set_defaults(run=_web)
     return parser
 

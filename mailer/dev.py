@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -40,16 +41,13 @@ def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
         worker = Worker(broker, worker_threads=_WORKER_THREADS)
         worker.start()
         try:
-            started = time.time()
+            earlier = set(settings.outbox_dir.glob("*.eml"))
             sent = _send_samples(settings, out)
-            files = _wait_for_outbox(settings.outbox_dir, started, len(sent), samples_timeout_s)
-            out.write(
-                f"Delivered {len(files)} sample emails into {settings.outbox_dir.resolve()}:\n"
-            )
-            for path in files:
-                out.write(f"  {path}\n")
+            files = _wait_for_outbox(settings.outbox_dir, earlier, len(sent), samples_timeout_s)
+            _report(files, len(sent), settings.outbox_dir, samples_timeout_s, out)
             if not once:
-                out.write(f"Worker running on REDIS_URL={redis_url}. Press Ctrl-C to stop.\n")
+                shown = _shown(redis_url)
+                out.write(f"Worker running on REDIS_URL={shown}. Press Ctrl-C to stop.\n")
                 out.flush()
                 _wait_for_interrupt()
         finally:
@@ -65,13 +63,25 @@ def _without_backend(environ: os._Environ[str] | dict[str, str]) -> dict[str, st
 
 @contextlib.contextmanager
 def _redis_for(url: str, out: TextIO) -> Iterator[str]:
-    if "REDIS_URL" in os.environ and is_reachable(url):
-        out.write(f"Using the Redis at {url}.\n")
+    configured = "REDIS_URL" in os.environ
+    if configured and is_reachable(url):
+        out.write(f"Using the Redis at {_shown(url)}.\n")
         yield url
         return
+    if configured:
+        out.write(f"Nothing answers at REDIS_URL={_shown(url)}.\n")
     with running_redis(prefer_system=False) as server:
         out.write(f"Started an embedded Redis on {server.url}.\n")
         yield server.url
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password masked: terminals end up in screenshots and CI logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _send_samples(settings: Settings, out: TextIO) -> list[str]:
@@ -87,13 +97,26 @@ def _send_samples(settings: Settings, out: TextIO) -> list[str]:
     return message_ids
 
 
-def _wait_for_outbox(folder: Path, started: float, count: int, timeout_s: float) -> list[Path]:
+def _wait_for_outbox(folder: Path, earlier: set[Path], count: int, timeout_s: float) -> list[Path]:
+    """The ``.eml`` files that were not in ``folder`` before, once ``count`` have arrived.
+
+    Files from an earlier run are told apart by name, not by time: the file system's clock is
+    coarser than ``time.time()``, so a file written just after a start can look older.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
-        files = sorted(p for p in folder.glob("*.eml") if p.stat().st_mtime >= started)
+        files = sorted(set(folder.glob("*.eml")) - earlier)
         if len(files) >= count or time.monotonic() > deadline:
             return files
         time.sleep(0.1)
+
+
+def _report(files: list[Path], expected: int, folder: Path, timeout_s: float, out: TextIO) -> None:
+    out.write(f"Delivered {len(files)} sample emails into {folder.resolve()}:\n")
+    for path in files:
+        out.write(f"  {path}\n")
+    if len(files) < expected:
+        out.write(f"Only {len(files)} of {expected} samples arrived within {timeout_s:g} s.\n")
 
 
 def _wait_for_interrupt() -> None:
