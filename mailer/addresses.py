@@ -10,11 +10,13 @@ import functools
 import re
 from collections.abc import Iterable
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, syntax, validate_email
 
 from mailer.errors import InvalidAddress
 
 _NAME_AND_ADDRESS = re.compile(r"^(?P<name>.*?)\s*<(?P<address>[^<>]*)>\s*$", re.DOTALL)
+# RFC 5321's limit on a forward path, which email-validator enforces too.
+_MAX_ADDRESS_LENGTH = 254
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 5322 "specials": a display name holding one must be quoted.
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
@@ -66,11 +68,45 @@ def _parse_cached(value: str, field: str) -> str:
     name, spec = (_unquote(match["name"]), match["address"]) if match else ("", value.strip())
     if _CONTROL.search(name):
         raise InvalidAddress(field, "a display name may not contain control characters")
+    normalized = _plain_address(spec) or _validated(spec, field)
+    return f"{_quote(name)} <{normalized}>" if name else normalized
+
+
+def _validated(spec: str, field: str) -> str:
     try:
-        normalized = validate_email(spec, check_deliverability=False).normalized
+        normalized: str = validate_email(spec, check_deliverability=False).normalized
     except EmailNotValidError as err:
         raise InvalidAddress(field, f"{spec!r} is not a valid address: {err}") from None
-    return f"{_quote(name)} <{normalized}>" if name else normalized
+    return normalized
+
+
+def _plain_address(spec: str) -> str | None:
+    """The fast path for the common case, a plain ASCII ``local@domain``.
+
+    email-validator's own local-part and domain checks, with the domain's (the slow part)
+    cached: recipients are mostly new, their domains mostly not. Anything else, and every
+    failure, returns None so the full ``validate_email`` decides and words the error.
+    """
+    local, at, domain = spec.rpartition("@")
+    if not at or not spec.isascii() or '"' in local or len(spec) > _MAX_ADDRESS_LENGTH:
+        return None
+    try:
+        local_part = syntax.validate_email_local_part(local)["local_part"]
+    except EmailNotValidError:
+        return None
+    domain_part = _plain_domain(domain)
+    return f"{local_part}@{domain_part}" if domain_part else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_domain(domain: str) -> str | None:
+    if domain.startswith("["):  # an address literal: left to the full check
+        return None
+    try:
+        normalized: str = syntax.validate_email_domain_name(domain)["domain"]
+    except EmailNotValidError:
+        return None
+    return normalized
 
 
 def _unquote(name: str) -> str:
