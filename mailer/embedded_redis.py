@@ -71,7 +71,7 @@ def running_redis(
             # Its own session: Ctrl-C in a terminal reaches the whole foreground group, and the
             # server must outlive the worker's shutdown; the parent stops it last.
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,
         )
         try:
             url = f"redis://127.0.0.1:{port}/0"
@@ -113,6 +113,7 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: flo
         time.sleep(0.05)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """In a child before exec (Linux): the kernel sends SIGTERM when the parent dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

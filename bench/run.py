@@ -1,0 +1,150 @@
+"""All three benchmarks in one go, then one summary table.
+
+Each runs in a process of its own: mailer reads its settings once, when its broker is first
+imported, so every benchmark needs a fresh process (and gets its own private Redis, unless
+``REDIS_URL`` names one). Their full output is shown as they run.
+
+    python -m bench.run [--quick] [--latency-n 5000] [--throughput-n 2000] [--backlog 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO_ROOT
+
+# A smoke run's sizes: every code path in seconds, the figures only indicative.
+QUICK = {"latency_n": 1_000, "throughput_n": 300, "throughput_rounds": 1, "backlog": 3_000}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            setattr(args, name, getattr(args, name) or value)
+    extra = ["--redis-url", args.redis_url] if args.redis_url else []
+    with tempfile.TemporaryDirectory(prefix="mailer-bench-") as directory:
+        results = {
+            name: _run(name, options + extra, Path(directory))
+            for name, options in _commands(args).items()
+        }
+    print(_table(results))
+    return 0 if all(results.values()) else 1
+
+
+def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    def given(option: str, value: object) -> list[str]:
+        return [] if value is None else [option, str(value)]
+
+    return {
+        "send_latency": given("--n", args.latency_n),
+        "throughput": given("--n", args.throughput_n) + given("--rounds", args.throughput_rounds),
+        "priority": given("--backlog", args.backlog),
+    }
+
+
+def _run(name: str, options: list[str], directory: Path) -> dict[str, Any] | None:
+    """One benchmark in its own process; its figures, or None if it failed."""
+    path = directory / f"{name}.json"
+    command = [sys.executable, "-m", f"bench.{name}", *options, "--json", str(path)]
+    print(f"$ python -m bench.{name} {' '.join(options)}".rstrip(), flush=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # interleave its lines with ours in order
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+    print(flush=True)
+    if completed.returncode != 0 or not path.exists():
+        return None
+    figures: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return figures
+
+
+def _table(results: dict[str, dict[str, Any] | None]) -> str:
+    header = ("benchmark", "figure", "baseline", "ratio", "goal", "verdict")
+    rows: list[tuple[str, ...]] = [header]
+    for name, row in (
+        ("send_latency", _latency_row),
+        ("throughput", _throughput_row),
+        ("priority", _priority_row),
+    ):
+        figures = results[name]
+        rows.append(row(figures) if figures else (name, "FAILED", "", "", "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    rule = "-" * len(lines[0])
+    return "\n".join(
+        [
+            "summary (figures and baselines measured in the same run)",
+            rule,
+            lines[0],
+            rule,
+            *lines[1:],
+            rule,
+        ]
+    )
+
+
+def _latency_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    series, ratio, goal = figures["series"], figures["ratio_p50"], figures["goal"]
+    new, bare = series["send_email, new recipient"], series["bare actor.send()"]
+    return (
+        "send_email p50, new recipient",
+        f"{new['p50']:.1f} µs",
+        f"{bare['p50']:.1f} µs bare .send()",
+        f"{ratio:.2f}x",
+        f"≤ {goal:.2f}x",
+        "met" if ratio <= goal else "MISSED",
+    )
+
+
+def _throughput_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    rates = figures["emails_per_s"]
+    return (
+        f"worker emails/s, 1 process x {figures['threads']} threads",
+        f"{rates['connection reuse']:.1f} reusing",
+        f"{rates['connection per message']:.1f} new connection each",
+        f"{figures['ratio']:.2f}x",
+        "",
+        "",
+    )
+
+
+def _priority_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    worst, target = figures["max_latency_s"], figures["target_s"]
+    backlog = min(figures["low_queued"])
+    return (
+        "critical email latency, max",
+        "not all arrived" if worst is None else f"{worst * 1000:.1f} ms",
+        f"≥ {backlog:,} low queued",
+        "",
+        f"≤ {target * 1000:.0f} ms",
+        "met" if worst is not None and worst <= target else "MISSED",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--latency-n", type=int, help="send_latency --n")
+    parser.add_argument("--throughput-n", type=int, help="throughput --n")
+    parser.add_argument("--throughput-rounds", type=int, help="throughput --rounds")
+    parser.add_argument("--backlog", type=int, help="priority --backlog")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="an idle Redis")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""What ``send_email`` costs the caller (a web request), next to a bare Dramatiq ``.send()``.
+
+Both enqueue through mailer's broker, middleware and Redis with the same JSON arguments, so the
+difference is what mailer adds at the call site: argument checks, address validation and the
+template's variable check. Goal: a median at most 1.2 times the bare call's.
+
+Three series run in blocks whose order rotates, so a busy machine's drift falls on all alike:
+
+- ``send_email`` to a new recipient each call, as every welcome email goes to a new user;
+- ``send_email`` to one recipient over and over, whose address is then validated only once;
+- a bare actor's ``.send()`` with the very envelope ``send_email`` would have queued.
+
+Above the goal, cProfile breaks ``send_email`` down by callee to show where the rest goes.
+No worker runs; the benchmark's messages are purged at the end.
+
+    python -m bench.send_latency [--n 5000] [--warmup 500] [--block 100] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.common import (
+    REPO_ROOT,
+    SENDER,
+    BenchRedis,
+    add_common_options,
+    bench_redis,
+    configure_process,
+    summarise,
+    write_json,
+)
+
+TEMPLATE = "welcome"
+CONTEXT = {"name": "Ann"}
+BARE_QUEUE = "bench_bare"
+GOAL = 1.2
+# Where the bare send's share of the profile lives; not worth expanding in the breakdown.
+_BARE_SEND_CODE = ("/dramatiq/", "/redis/")
+
+Call = Callable[[int], str]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
+    with bench_redis(args.redis_url) as server:
+        configure_process(server.url)
+        figures = run(server, args)
+    write_json(args.json, figures)
+    return figures
+
+
+def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
+    from mailer.actors.emails import lookup
+
+    print(f"send_latency: {args.n:,} calls per series after {args.warmup:,} warm-up calls,")
+    print(f"  in blocks of {args.block}, on the {server.describe()}")
+    series, sent = _series(args.n + args.warmup + args.profile_n)
+    samples = _measure(series, args.n, args.warmup, args.block)
+    figures = _report(samples, args.goal)
+    over_goal = figures["ratio_p50"] > args.goal
+    if args.profile or (over_goal and not args.no_profile):
+        _profile(series["send_email, new recipient"], args.profile_n, offset=args.n + args.warmup)
+    purged = server.purge([lookup(TEMPLATE).priority.queue_name, BARE_QUEUE], sent)
+    print(f"  purged {purged:,} queued messages")
+    return figures
+
+
+def _series(count: int) -> tuple[dict[str, Call], set[str]]:
+    """The three callables, each taking a call number; ``sent`` collects every message id."""
+    import dramatiq
+
+    from mailer.api import send_email
+    from mailer.broker import broker
+    from mailer.message import Email
+
+    def bare(envelope: dict[str, Any], context: dict[str, Any]) -> None:
+        """Never runs: no worker consumes this queue."""
+
+    actor = dramatiq.actor(bare, actor_name="bench_bare_send", queue_name=BARE_QUEUE, broker=broker)
+    recipients = [f"user{i}@example.com" for i in range(count)]
+    envelopes = [Email(to=[to], from_email=SENDER, tags=[TEMPLATE]).to_json() for to in recipients]
+    sent: set[str] = set()
+
+    def new_recipient(i: int) -> str:
+        return send_email(TEMPLATE, to=recipients[i], context=CONTEXT)
+
+    def same_recipient(i: int) -> str:
+        return send_email(TEMPLATE, to="ann@example.com", context=CONTEXT)
+
+    def bare_send(i: int) -> str:
+        return str(actor.send(envelopes[i], CONTEXT).message_id)
+
+    calls = {
+        "send_email, new recipient": new_recipient,
+        "send_email, same recipient": same_recipient,
+        "bare actor.send()": bare_send,
+    }
+    return {name: _collecting(call, sent) for name, call in calls.items()}, sent
+
+
+def _collecting(call: Call, sent: set[str]) -> Call:
+    def wrapped(i: int) -> str:
+        message_id = call(i)
+        sent.add(message_id)
+        return message_id
+
+    return wrapped
+
+
+def _measure(series: dict[str, Call], n: int, warmup: int, block: int) -> dict[str, list[float]]:
+    """Per-call times in µs, the series taking turns block by block, the order rotating."""
+    names = list(series)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    gc.collect()
+    clock = time.perf_counter_ns
+    for start in range(0, n + warmup, block):
+        shift = (start // block) % len(names)
+        for name in names[shift:] + names[:shift]:
+            call, times = series[name], samples[name]
+            for i in range(start, min(start + block, n + warmup)):
+                # The id bookkeeping in ``call`` is timed too, alike for every series.
+                begun = clock()
+                call(i)
+                times.append((clock() - begun) / 1000)
+    return {name: times[warmup:] for name, times in samples.items()}
+
+
+def _report(samples: dict[str, list[float]], goal: float) -> dict[str, Any]:
+    summaries = {name: summarise(times) for name, times in samples.items()}
+    bare = summaries["bare actor.send()"]
+    print(f"  {'':30} {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9} {'p50 ratio':>10}")
+    for name, summary in summaries.items():
+        print(
+            f"  {name:30} {summary.p50:9.1f} {summary.p99:9.1f} {summary.mean:9.1f}"
+            f" {summary.p50 / bare.p50:9.2f}x"
+        )
+    new, same = summaries["send_email, new recipient"], summaries["send_email, same recipient"]
+    ratio = new.p50 / bare.p50
+    verdict = "within" if ratio <= goal else "ABOVE"
+    print(
+        f"  ratio (p50, new recipient): {ratio:.2f}x the bare send, {verdict} the goal of {goal}x"
+    )
+    print(
+        f"  beyond the bare send (p50): {new.p50 - bare.p50:.1f} µs with a new recipient, "
+        f"{same.p50 - bare.p50:.1f} µs with a repeated one"
+    )
+    return {
+        "series": summaries,
+        "ratio_p50": ratio,
+        "ratio_mean": new.mean / bare.mean,
+        "ratio_p50_same_recipient": same.p50 / bare.p50,
+        "goal": goal,
+    }
+
+
+def _profile(call: Call, n: int, offset: int) -> None:
+    """Where ``send_email`` spends its time, by callee; the profiler inflates Python code more
+    than socket waits, so shares are indicative and the timings above are the reference."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(offset, offset + n):
+        call(i)
+    profiler.disable()
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    root = next(k for k in stats if k[2] == "send_email" and k[0].endswith("api.py"))
+    calls, total = stats[root][1], stats[root][3]
+    print(f"  cProfile, {n:,} calls of send_email with new recipients (µs per send_email call):")
+    print(f"    {total / calls * 1e6:8.1f} µs  100.0%  send_email, of which")
+    _print_callees(stats, root, calls, total, depth=1)
+
+
+def _print_callees(
+    stats: dict[Any, Any], parent: Any, calls: int, total: float, depth: int
+) -> None:
+    """Callees of ``parent`` with the time spent in them when called from it, biggest first."""
+    edges = [(callers[parent][3], key) for key, (*_, callers) in stats.items() if parent in callers]
+    for seconds, key in sorted(edges, key=lambda edge: edge[0], reverse=True):
+        share = seconds / total
+        if share < 0.01:
+            break
+        file, line, name = key
+        where = f"{_short(file)}:{line}" if line else "built-in"
+        indent = "  " * depth
+        print(f"    {seconds / calls * 1e6:8.1f} µs  {share:6.1%}  {indent}{name}  ({where})")
+        if depth < 6 and share >= 0.05 and not any(code in file for code in _BARE_SEND_CODE):
+            _print_callees(stats, key, calls, total, depth + 1)
+
+
+def _short(file: str) -> str:
+    """A path as readers know it: from the package, not from the virtualenv or checkout."""
+    return file.rsplit("site-packages/", 1)[-1].removeprefix(f"{REPO_ROOT}/")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.send_latency",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--n", type=int, default=5_000, help="timed calls per series")
+    parser.add_argument("--warmup", type=int, default=500, help="untimed calls per series first")
+    parser.add_argument("--block", type=int, default=100, help="calls per series per turn")
+    parser.add_argument("--goal", type=float, default=GOAL, help="highest acceptable p50 ratio")
+    parser.add_argument("--profile", action="store_true", help="profile even within the goal")
+    parser.add_argument("--no-profile", action="store_true", help="never profile")
+    parser.add_argument("--profile-n", type=int, default=2_000, help="calls to profile")
+    add_common_options(parser)
+    return parser
+
+
+if __name__ == "__main__":
+    main()
