@@ -59,7 +59,8 @@ def send_email(
         cc=parse_addresses(cc, "cc"),
         bcc=parse_addresses(bcc, "bcc"),
         reply_to=parse_addresses(reply_to, "reply_to"),
-        from_email=parse_address(from_email or settings.from_email, "from_email"),
+        # Left empty when not given: the worker fills in its own MAILER_FROM.
+        from_email="" if from_email is None else parse_address(from_email, "from_email"),
         headers=check_headers(headers),
         attachments=check_attachments(attachments, settings.max_attachments_bytes),
         tags=[template],

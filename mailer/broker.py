@@ -12,7 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware
 from periodiq import PeriodiqMiddleware
 
-from mailer import settings
+from mailer import redaction, settings
 from mailer.middleware.connections import BackendConnections
 from mailer.middleware.polling import IdlePolling
 from mailer.priorities import LEVELS
@@ -55,5 +55,6 @@ def install(new_broker: dramatiq.Broker) -> dramatiq.Broker:
     return old_broker
 
 
+redaction.install()
 broker = build_broker(settings.current().redis_url)
 dramatiq.set_broker(broker)

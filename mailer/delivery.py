@@ -13,6 +13,7 @@ from typing import Any
 
 from mailer import settings as mailer_settings
 from mailer.backends import Backend, create_backend
+from mailer.errors import MailerError, TransientSendError
 from mailer.message import Email
 from mailer.settings import Settings
 from mailer.templates import for_settings
@@ -25,14 +26,26 @@ _local = threading.local()
 def deliver(
     template: str, envelope: Mapping[str, Any], context: Mapping[str, Any], message_id: str
 ) -> str:
-    """Render ``template`` into the envelope and send it; returns the provider's message id."""
+    """Render ``template`` into the envelope and send it; returns the provider's message id.
+
+    The sender defaults to this process's ``MAILER_FROM``: the worker's settings are the ones
+    the provider knows (a verified SES identity, an SMTP account), not the web process's.
+    """
     settings = mailer_settings.current()
     email = Email.from_json(envelope)
-    rendered = for_settings(settings).render(template, context)
-    email.subject, email.html, email.text = rendered.subject, rendered.html, rendered.text
+    email.from_email = email.from_email or settings.from_email
     email.message_id = message_id
-    backend = thread_backend(settings)
-    provider_id = backend.send(email)
+    try:
+        rendered = for_settings(settings).render(template, context)
+        email.subject, email.html, email.text = rendered.subject, rendered.html, rendered.text
+        backend = thread_backend(settings)
+        provider_id = backend.send(email)
+    except MailerError as err:
+        # Dramatiq logs only the exception's type; the reason is what an operator needs.
+        retried = isinstance(err, TransientSendError)
+        outcome = "will be retried" if retried else "will not be retried"
+        logger.warning("Failed %s message %s, %s: %s", template, message_id, outcome, err)
+        raise
     logger.info(
         "Sent %s message %s to %d recipient(s) via %s (provider id %s).",
         template,
