@@ -24,12 +24,9 @@ from typing import Any
 from bench.common import (
     BenchRedis,
     add_common_options,
-    bench_redis,
-    configure_process,
     sample_context,
-    write_json,
 )
-from bench.processes import SMTPSinkProcess, WorkerProcess
+from bench.processes import SMTPSinkProcess, WorkerProcess, run_with_sink
 
 LOW, CRITICAL = "new_post", "password_reset"
 TARGET_S = 1.0
@@ -45,12 +42,7 @@ class CriticalSend:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = _parser().parse_args(argv)
-    with bench_redis(args.redis_url) as server, SMTPSinkProcess() as sink:
-        configure_process(server.url, smtp_port=sink.port)
-        figures = run(server, sink, args)
-    write_json(args.json, figures)
-    return figures
+    return run_with_sink(_parser().parse_args(argv), run)
 
 
 def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> dict[str, Any]:

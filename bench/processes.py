@@ -6,6 +6,7 @@ server that accepts everything and prints ``<unix time> <recipients>`` for each 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
 import multiprocessing
@@ -14,10 +15,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from bench.common import HOST, REPO_ROOT
+from bench.common import HOST, REPO_ROOT, BenchRedis, bench_redis, configure_process, write_json
 from mailer.embedded_redis import die_with_parent
+
+
+def run_with_sink(
+    args: argparse.Namespace,
+    run: Callable[[BenchRedis, SMTPSinkProcess, argparse.Namespace], dict[str, Any]],
+) -> dict[str, Any]:
+    """A benchmark that delivers over SMTP: its Redis, a sink, settings pointing at both."""
+    with bench_redis(args.redis_url) as server, SMTPSinkProcess() as sink:
+        configure_process(server.url, smtp_port=sink.port)
+        figures = run(server, sink, args)
+    write_json(args.json, figures)
+    return figures
 
 
 def _spawn(command: list[str]) -> subprocess.Popen[str]:
