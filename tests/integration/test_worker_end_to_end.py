@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from mailer import send_email
 from tests.support.queues import dead_letters
@@ -73,3 +75,26 @@ def test_console_backend_prints_the_email_in_the_worker_log(start_worker):
     assert wait_until(lambda: f"<{message_id}@example.com>" in worker.log()), worker.log()
     assert "Disk 91% full" in worker.log()
     assert "Subject: " in worker.log()
+
+
+def test_a_critical_email_overtakes_a_low_priority_backlog(start_worker, tmp_path, redis_url):
+    post = {"title": "Autumn news", "url": "https://example.com/p/1", "excerpt": "What is new"}
+    for number in range(400):
+        send_email("new_post", to=f"reader{number}@example.com", context=post)
+    start_worker({"MAILER_BACKEND": "file", "MAILER_OUTBOX_DIR": str(tmp_path)}, threads=2)
+    assert wait_until(lambda: len(eml_files(tmp_path)) >= 20)
+
+    started = time.monotonic()
+    send_email(
+        "password_reset",
+        to="ann@example.com",
+        context={"name": "Ann", "reset_url": "https://example.com/r/1"},
+    )
+    assert wait_until(
+        lambda: any(b"ann@example.com" in p.read_bytes() for p in eml_files(tmp_path))
+    )
+    latency_s = time.monotonic() - started
+
+    low_waiting = redis.Redis.from_url(redis_url).llen("dramatiq:mailer_low")
+    assert low_waiting > 100, "the backlog had drained: the test proved nothing"
+    assert latency_s < 1.5
