@@ -39,6 +39,15 @@ class Settings:
     outbox_dir: Path = Path("outbox")
     templates_dir: Path | None = None
     max_attachments_bytes: int = 10 * 1024 * 1024
+    rate_limit: int | None = None
+    rate_limits: Mapping[str, int] = field(default_factory=dict, hash=False)
+    fallback_backend: str | None = None
+    failover_after: int = 5
+    failover_cooldown_s: float = 60.0
+    idempotency_ttl_s: int = 24 * 3600
+    heartbeat_timeout_s: float = 60.0
+    admin_emails: tuple[str, ...] = ()
+    digest_cron: str = "0 8 * * *"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +74,15 @@ class Settings:
             max_attachments_bytes=env.integer(
                 "MAILER_MAX_ATTACHMENTS_BYTES", cls.max_attachments_bytes, low=0
             ),
+            rate_limit=env.optional_integer("MAILER_RATE_LIMIT", low=1),
+            rate_limits=env.per_backend("MAILER_RATE_LIMITS"),
+            fallback_backend=_lower(env.optional("MAILER_FALLBACK_BACKEND")),
+            failover_after=env.integer("MAILER_FAILOVER_AFTER", cls.failover_after, low=1),
+            failover_cooldown_s=env.number("MAILER_FAILOVER_COOLDOWN", cls.failover_cooldown_s),
+            idempotency_ttl_s=env.integer("MAILER_IDEMPOTENCY_TTL", cls.idempotency_ttl_s, low=60),
+            heartbeat_timeout_s=env.number("MAILER_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout_s),
+            admin_emails=env.addresses("MAILER_ADMIN_EMAILS"),
+            digest_cron=env.text("MAILER_DIGEST_CRON", cls.digest_cron),
         )
         settings.check()
         return settings
@@ -83,6 +101,16 @@ class Settings:
             raise ConfigurationError("SMTP_USERNAME", "is required when SMTP_PASSWORD is set")
         if self.smtp_timeout_s <= 0:
             raise ConfigurationError("SMTP_TIMEOUT", "must be a positive number of seconds")
+        if self.fallback_backend is not None and self.fallback_backend == self.backend:
+            raise ConfigurationError("MAILER_FALLBACK_BACKEND", "must differ from MAILER_BACKEND")
+        if self.failover_cooldown_s <= 0:
+            raise ConfigurationError(
+                "MAILER_FAILOVER_COOLDOWN", "must be a positive number of seconds"
+            )
+        # Dramatiq's workers refresh their heartbeat about once a second when idle; a
+        # shorter timeout would hand a live worker's messages to another one.
+        if self.heartbeat_timeout_s < 5:
+            raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
         try:
             parse_address(self.from_email, "MAILER_FROM")
         except ValidationError as err:
@@ -130,6 +158,29 @@ class _Env:
             )
         return value
 
+    def optional_integer(self, name: str, *, low: int) -> int | None:
+        if self.optional(name) is None:
+            return None
+        return self.integer(name, 0, low=low)
+
+    def per_backend(self, name: str) -> dict[str, int]:
+        """``ses=14,sendgrid=100``: a whole number per backend name."""
+        limits: dict[str, int] = {}
+        for item in filter(None, (part.strip() for part in self.text(name, "").split(","))):
+            backend, equals, raw = item.partition("=")
+            value = _Env({name: raw}).integer(name, 0, low=1) if equals else 0
+            if not backend.strip() or not value:
+                raise ConfigurationError(name, f"expected backend=number pairs, got {item!r}")
+            limits[backend.strip().lower()] = value
+        return limits
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        raw = [part.strip() for part in self.text(name, "").split(",")]
+        try:
+            return tuple(parse_address(address, name) for address in raw if address)
+        except ValidationError as err:
+            raise ConfigurationError(name, err.problem) from None
+
     def number(self, name: str, default: float) -> float:
         raw = self.optional(name)
         if raw is None:
@@ -147,6 +198,10 @@ class _Env:
         if not path.is_dir():
             raise ConfigurationError(name, f"{raw!r} is not a directory")
         return path
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
 
 
 _current: Settings | None = None

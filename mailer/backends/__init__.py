@@ -24,16 +24,18 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def backend_class(name: str) -> type[Backend]:
+def backend_class(name: str, variable: str = "MAILER_BACKEND") -> type[Backend]:
+    """The class registered as ``name``; errors name ``variable``, the setting that chose it."""
     try:
         module_name, _, class_name = REGISTRY[name].partition(":")
     except KeyError:
-        raise ConfigurationError("MAILER_BACKEND", f"unknown backend {name!r}") from None
+        known = ", ".join(REGISTRY)
+        raise ConfigurationError(variable, f"unknown backend {name!r}; known: {known}") from None
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         raise ConfigurationError(
-            "MAILER_BACKEND", f"backend {name!r} needs the package {err.name!r}; install it"
+            variable, f"backend {name!r} needs the package {err.name!r}; install it"
         ) from err
     cls: type[Backend] = getattr(module, class_name)
     return cls

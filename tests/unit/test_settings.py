@@ -37,6 +37,17 @@ def test_values_are_read_and_typed():
         ({"MAILER_FROM": "not an address"}, "MAILER_FROM"),
         ({"MAILER_TEMPLATES_DIR": "/no/such/dir"}, "MAILER_TEMPLATES_DIR"),
         ({"MAILER_MAX_ATTACHMENTS_BYTES": "-1"}, "MAILER_MAX_ATTACHMENTS_BYTES"),
+        ({"MAILER_RATE_LIMIT": "0"}, "MAILER_RATE_LIMIT"),
+        ({"MAILER_RATE_LIMIT": "ten"}, "MAILER_RATE_LIMIT"),
+        ({"MAILER_RATE_LIMITS": "ses"}, "MAILER_RATE_LIMITS"),
+        ({"MAILER_RATE_LIMITS": "ses=fast"}, "MAILER_RATE_LIMITS"),
+        ({"MAILER_RATE_LIMITS": "=14"}, "MAILER_RATE_LIMITS"),
+        ({"MAILER_FALLBACK_BACKEND": "Console"}, "MAILER_FALLBACK_BACKEND"),
+        ({"MAILER_FAILOVER_AFTER": "0"}, "MAILER_FAILOVER_AFTER"),
+        ({"MAILER_FAILOVER_COOLDOWN": "-1"}, "MAILER_FAILOVER_COOLDOWN"),
+        ({"MAILER_IDEMPOTENCY_TTL": "5"}, "MAILER_IDEMPOTENCY_TTL"),
+        ({"MAILER_HEARTBEAT_TIMEOUT": "1"}, "MAILER_HEARTBEAT_TIMEOUT"),
+        ({"MAILER_ADMIN_EMAILS": "ops@example.com, nobody"}, "MAILER_ADMIN_EMAILS"),
     ],
 )
 def test_errors_name_the_variable(environ, variable):
@@ -45,6 +56,23 @@ def test_errors_name_the_variable(environ, variable):
     assert raised.value.variable == variable
     assert str(raised.value).startswith(variable)
     assert str(raised.value).count(variable) == 1
+
+
+def test_delivery_control_settings_are_read_and_typed():
+    settings = Settings.from_env(
+        {
+            "MAILER_RATE_LIMIT": "50",
+            "MAILER_RATE_LIMITS": "SES=14, sendgrid=100",
+            "MAILER_FALLBACK_BACKEND": "SES",
+            "MAILER_FAILOVER_COOLDOWN": "30",
+            "MAILER_ADMIN_EMAILS": "ops@example.com, Ann <ann@example.com>",
+        }
+    )
+    assert settings.rate_limit == 50
+    assert settings.rate_limits == {"ses": 14, "sendgrid": 100}
+    assert (settings.fallback_backend, settings.failover_cooldown_s) == ("ses", 30.0)
+    assert settings.admin_emails == ("ops@example.com", "Ann <ann@example.com>")
+    assert Settings.from_env({}).rate_limit is None
 
 
 def test_unknown_backend_is_refused_naming_the_variable():
@@ -69,3 +97,19 @@ def test_secrets_never_show():
     assert "SG.secret-key" not in repr(settings)
     assert "hunter2-secret" not in str(settings.summary())
     assert settings.summary()["smtp_password"] == "***"
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        (Settings(fallback_backend="carrier-pigeon"), "MAILER_FALLBACK_BACKEND"),
+        (Settings(rate_limits={"carrier-pigeon": 3}), "MAILER_RATE_LIMITS"),
+        (Settings(fallback_backend="ses"), "MAILER_FROM"),
+    ],
+)
+def test_every_backend_the_settings_name_is_checked_at_start(settings, variable):
+    from mailer.actors.emails import _check_backends
+
+    with pytest.raises(ConfigurationError) as raised:
+        _check_backends(settings)
+    assert raised.value.variable == variable
