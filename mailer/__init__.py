@@ -4,6 +4,7 @@ Usage::
 
     from mailer import send_email
     message_id = send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+    schedule_email("appointment_reminder", to=..., context=..., at=..., key="booking:42:reminder")
 """
 
 from __future__ import annotations
@@ -15,16 +16,26 @@ from mailer.errors import *  # noqa: F403  (every error is part of the public AP
 from mailer.message import Attachment, Email
 
 if TYPE_CHECKING:
-    from mailer.api import send_email
+    from mailer.api import cancel_scheduled, schedule_email, scheduled_email, send_email
 
-__all__ = ["Attachment", "Email", "send_email", *errors.__all__]
+_API = ("cancel_scheduled", "schedule_email", "scheduled_email", "send_email")
+
+__all__ = [
+    "Attachment",
+    "Email",
+    "cancel_scheduled",
+    "schedule_email",
+    "scheduled_email",
+    "send_email",
+    *errors.__all__,
+]
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: the API brings in the broker, which reads the settings, and
     # ``import mailer.errors`` or the CLI should not need a configured environment.
-    if name == "send_email":
-        from mailer.api import send_email
+    if name in _API:
+        from mailer import api
 
-        return send_email
+        return getattr(api, name)
     raise AttributeError(f"module 'mailer' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``send_email``: check everything in the caller's process, then enqueue one message.
+"""``send_email`` and ``schedule_email``: check everything in the caller's process, then enqueue.
 
 Every mistake a caller can make is raised here, typed and naming the argument, before
 anything reaches Redis: a web request learns of a bad address at once instead of a worker
@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import dramatiq
+
 from mailer import settings as mailer_settings
+from mailer import store
 from mailer.actors import emails
 from mailer.addresses import parse_address, parse_addresses
-from mailer.errors import FeatureNotAvailable, InvalidContext
+from mailer.errors import InvalidContext, InvalidSendTime
+from mailer.idempotency import IdempotencyKeys, check_key
 from mailer.message import AttachmentLike, Email, check_attachments, check_headers
 from mailer.priorities import parse_priority
 from mailer.templates import for_settings
 
 Recipients = str | Sequence[str]
+
+#: ``send_at`` up to this far ahead is a delayed Dramatiq message, sent to the millisecond;
+#: later ones wait in the schedule store, where they survive anything and show in
+#: ``mailer schedule list``, and go out within a minute of their time.
+DELAY_HORIZON = timedelta(minutes=15)
 
 
 def send_email(
@@ -42,17 +51,93 @@ def send_email(
     """Queue the ``template`` email to ``to`` and return its message id.
 
     Raises a ``ValidationError`` subclass naming the argument at fault; nothing is queued
-    then. ``priority`` overrides the email type's own level for this one message.
+    then. ``priority`` overrides the email type's own level for this one message;
+    ``send_at`` (timezone-aware) delays it. A second call with the same ``idempotency_key``
+    within ``MAILER_IDEMPOTENCY_TTL`` queues nothing and returns the first call's message id.
     """
-    if send_at is not None:
-        raise FeatureNotAvailable("send_at: scheduled sends are not available in this version")
-    if idempotency_key is not None:
-        raise FeatureNotAvailable(
-            "idempotency_key: idempotent sends are not available in this version"
-        )
+    message = _message(
+        template, to, context, cc, bcc, reply_to, from_email, headers, attachments, priority
+    )
+    when = None if send_at is None else _aware(send_at, "send_at")
+    if idempotency_key is None:
+        _enqueue(message, when)
+        return str(message.message_id)
+    key = check_key(idempotency_key, "idempotency_key")
+    keys = IdempotencyKeys(store.client(), mailer_settings.current().idempotency_ttl_s)
+    earlier = keys.claim(key, message.message_id)
+    if earlier is not None:
+        return earlier
+    try:
+        _enqueue(message, when)
+    except BaseException:
+        keys.release(key, message.message_id)
+        raise
+    return str(message.message_id)
+
+
+def schedule_email(
+    template: str,
+    to: Recipients,
+    context: Mapping[str, Any] | None = None,
+    *,
+    at: datetime,
+    key: str,
+    cc: Recipients | None = None,
+    bcc: Recipients | None = None,
+    reply_to: Recipients | None = None,
+    from_email: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    attachments: Sequence[AttachmentLike] | None = None,
+    priority: str | None = None,
+) -> str:
+    """Keep the email in Redis under ``key`` until ``at``, then send it; returns its message id.
+
+    Scheduling again under the same key replaces the entry (a rescheduled appointment moves
+    its reminder); ``cancel_scheduled(key)`` removes it. The scheduler (``periodiq
+    mailer.actors``) sends it within a minute of ``at``, once, however many schedulers run.
+    """
+    checked_key = check_key(key, "key")
+    when = _aware(at, "at")
+    message = _message(
+        template, to, context, cc, bcc, reply_to, from_email, headers, attachments, priority
+    )
+    from mailer.schedules import ScheduleStore
+
+    ScheduleStore(store.client()).put(checked_key, when, message)
+    return str(message.message_id)
+
+
+def cancel_scheduled(key: str) -> bool:
+    """Remove the scheduled email under ``key``; False if there was none (already sent, or
+    never scheduled)."""
+    from mailer.schedules import ScheduleStore
+
+    return ScheduleStore(store.client()).cancel(check_key(key, "key"))
+
+
+def scheduled_email(key: str) -> Any:
+    """The email scheduled under ``key``, if it has not gone out yet."""
+    from mailer.schedules import ScheduleStore
+
+    return ScheduleStore(store.client()).get(check_key(key, "key"))
+
+
+def _message(
+    template: str,
+    to: Recipients,
+    context: Mapping[str, Any] | None,
+    cc: Recipients | None,
+    bcc: Recipients | None,
+    reply_to: Recipients | None,
+    from_email: str | None,
+    headers: Mapping[str, str] | None,
+    attachments: Sequence[AttachmentLike] | None,
+    priority: str | None,
+) -> dramatiq.Message[None]:
+    """The checked message, ready to enqueue: every argument validated, nothing sent yet."""
     settings = mailer_settings.current()
-    context = _check_context(context)
-    for_settings(settings).check(template, context)
+    checked_context = _check_context(context)
+    for_settings(settings).check(template, checked_context)
     declared = emails.lookup(template)
     envelope = Email(
         to=parse_addresses(to, "to", required=True),
@@ -66,11 +151,34 @@ def send_email(
         tags=[template],
     )
     level = declared.priority if priority is None else parse_priority(priority)
-    message = declared.actor.message(envelope.to_json(), context)
+    message = declared.actor.message(envelope.to_json(), checked_context)
     if level != declared.priority:
         message = message.copy(queue_name=level.queue_name)
-    declared.actor.broker.enqueue(message)
-    return str(message.message_id)
+    return message
+
+
+def _enqueue(message: dramatiq.Message[None], when: datetime | None) -> None:
+    broker = dramatiq.get_broker()
+    if when is None or when <= datetime.now(timezone.utc):
+        broker.enqueue(message)
+        return
+    delay = when - datetime.now(timezone.utc)
+    if delay <= DELAY_HORIZON:
+        broker.enqueue(message, delay=int(delay.total_seconds() * 1000))
+    else:
+        from mailer.schedules import ScheduleStore
+
+        ScheduleStore(store.client()).put(f"send_at:{message.message_id}", when, message)
+
+
+def _aware(value: object, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidSendTime(field, f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidSendTime(
+            field, "must be timezone-aware, e.g. datetime(..., tzinfo=timezone.utc)"
+        )
+    return value
 
 
 def _check_context(context: object) -> dict[str, Any]:

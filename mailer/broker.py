@@ -14,14 +14,24 @@ from periodiq import PeriodiqMiddleware
 
 from mailer import redaction, settings
 from mailer.middleware.connections import BackendConnections
+from mailer.middleware.periodic import OncePerTick
 from mailer.middleware.polling import IdlePolling
+from mailer.middleware.send_once import SendOnce
 from mailer.priorities import LEVELS
 
 
 def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
-    """Put mailer's middleware and queues on a broker: the Redis one, or a test's stub."""
+    """Put mailer's middleware and queues on a broker: the Redis one, or a test's stub.
+
+    Order matters. Before a send: the tick and receipt checks skip what must not run, the
+    claim comes before the rate-limit slot so a skipped message never holds one, and the
+    slot is taken for the backend the failover circuit picks. After it, ``RecordFailures``
+    runs after Dramatiq's ``Retries`` so it knows whether the message was dead-lettered.
+    """
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware())
+    broker.add_middleware(OncePerTick())
+    broker.add_middleware(SendOnce())
     broker.add_middleware(BackendConnections())
     broker.add_middleware(IdlePolling())
     # Declared up front so a fresh worker consumes every level, even one no actor uses yet.
@@ -30,8 +40,13 @@ def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     return broker
 
 
-def build_broker(redis_url: str) -> RedisBroker:
-    broker = RedisBroker(url=redis_url, middleware=default_middleware())
+def build_broker(redis_url: str, heartbeat_timeout_s: float = 60.0) -> RedisBroker:
+    """``heartbeat_timeout_s`` is how long a dead worker's messages wait to be redelivered."""
+    broker = RedisBroker(
+        url=redis_url,
+        middleware=default_middleware(),
+        heartbeat_timeout=int(heartbeat_timeout_s * 1000),
+    )
     add_mailer_middleware(broker)
     return broker
 
@@ -56,5 +71,5 @@ def install(new_broker: dramatiq.Broker) -> dramatiq.Broker:
 
 
 redaction.install()
-broker = build_broker(settings.current().redis_url)
+broker = build_broker(settings.current().redis_url, settings.current().heartbeat_timeout_s)
 dramatiq.set_broker(broker)

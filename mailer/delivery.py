@@ -1,6 +1,11 @@
-"""What a worker does with one email message: render it, then hand it to this thread's backend.
+"""What a worker does with one email message: render it, send it, and write down that it went.
 
-Each worker thread keeps its own backend, so an SMTP connection (or an HTTP session) is
+By the time ``deliver`` runs, the middleware has checked that no receipt exists for the
+message, claimed it, and taken a rate-limit slot for the backend the failover circuit chose.
+``deliver`` renders, sends through that backend, tells the circuit how it went, and writes
+the receipt before Dramatiq acks the message, so a redelivered copy is never sent again.
+
+Each worker thread keeps its own backends, so an SMTP connection (or an HTTP session) is
 opened once and reused for every message that thread sends, never shared between threads.
 """
 
@@ -13,8 +18,10 @@ from typing import Any
 
 from mailer import settings as mailer_settings
 from mailer.backends import Backend, create_backend
-from mailer.errors import MailerError, TransientSendError
+from mailer.errors import MailerError, SendError, Throttled, TransientSendError
+from mailer.idempotency import Receipt
 from mailer.message import Email
+from mailer.middleware.send_once import receipts_for_settings
 from mailer.settings import Settings
 from mailer.templates import for_settings
 
@@ -25,49 +32,64 @@ _local = threading.local()
 
 def deliver(
     template: str, envelope: Mapping[str, Any], context: Mapping[str, Any], message_id: str
-) -> str:
-    """Render ``template`` into the envelope and send it; returns the provider's message id.
+) -> Receipt:
+    """Render ``template`` into the envelope, send it and record the provider's confirmation.
 
     The sender defaults to this process's ``MAILER_FROM``: the worker's settings are the ones
     the provider knows (a verified SES identity, an SMTP account), not the web process's.
+    Raises ``Deferred`` when the provider throttles: the message waits, it does not fail.
     """
     settings = mailer_settings.current()
     email = Email.from_json(envelope)
     email.from_email = email.from_email or settings.from_email
     email.message_id = message_id
+    backend_name = settings.backend
     try:
         rendered = for_settings(settings).render(template, context)
         email.subject, email.html, email.text = rendered.subject, rendered.html, rendered.text
-        backend = thread_backend(settings)
-        provider_id = backend.send(email)
+        provider_id = _send(settings, backend_name, email)
+    except Throttled as err:
+        logger.warning("Throttled %s message %s: %s", template, message_id, err)
+        raise
     except MailerError as err:
         # Dramatiq logs only the exception's type; the reason is what an operator needs.
         retried = isinstance(err, TransientSendError)
         outcome = "will be retried" if retried else "will not be retried"
         logger.warning("Failed %s message %s, %s: %s", template, message_id, outcome, err)
         raise
+    receipt = receipts_for_settings(settings).record(message_id, backend_name, provider_id)
     logger.info(
         "Sent %s message %s to %d recipient(s) via %s (provider id %s).",
         template,
         message_id,
         len(email.recipients),
-        backend.name,
+        backend_name,
         provider_id,
     )
-    return provider_id
+    return receipt
 
 
-def thread_backend(settings: Settings) -> Backend:
-    """This thread's backend for ``settings``, created on first use and kept open."""
-    backend: Backend | None = getattr(_local, "backend", None)
+def _send(settings: Settings, backend_name: str, email: Email) -> str:
+    """One provider call, reported to the failover circuit: only transient failures count."""
+    return thread_backend(settings, backend_name).send(email)
+
+
+def thread_backend(settings: Settings, name: str | None = None) -> Backend:
+    """This thread's backend ``name`` (default: the primary), created on first use, kept open."""
+    name = name or settings.backend
+    backends: dict[str, Backend] = getattr(_local, "backends", None) or {}
+    backend = backends.get(name)
     if backend is None or backend.settings is not settings:
-        close_thread_backend()
-        backend = _local.backend = create_backend(settings)
+        if backend is not None:
+            backend.close()
+        backend = backends[name] = create_backend(settings, name)
+    _local.backends = backends
     return backend
 
 
 def close_thread_backend() -> None:
-    backend: Backend | None = getattr(_local, "backend", None)
-    _local.backend = None
-    if backend is not None:
+    """Close every backend this thread opened: the primary and, after a failover, the fallback."""
+    backends: dict[str, Backend] = getattr(_local, "backends", None) or {}
+    _local.backends = {}
+    for backend in backends.values():
         backend.close()

@@ -6,7 +6,6 @@ to the dead-letter queue at once because retrying cannot help::
 
     MailerError
     ├── ConfigurationError           a setting from the environment is missing or wrong
-    ├── FeatureNotAvailable          a parameter whose feature this version does not ship
     ├── ValidationError (ValueError) bad input at the call site; nothing was queued
     │   ├── InvalidAddress
     │   ├── InvalidHeader
@@ -16,7 +15,9 @@ to the dead-letter queue at once because retrying cannot help::
     │   │   └── MissingContext
     │   ├── InvalidAttachment
     │   │   └── AttachmentTooLarge
-    │   └── InvalidPriority
+    │   ├── InvalidPriority
+    │   ├── InvalidSendTime
+    │   └── InvalidKey
     ├── RenderError                  a template failed to render in the worker (permanent)
     └── SendError                    the backend could not deliver
         ├── TransientSendError       retry later: 4xx SMTP, timeouts, 429, 5xx APIs
@@ -32,12 +33,13 @@ from __future__ import annotations
 __all__ = [
     "AttachmentTooLarge",
     "ConfigurationError",
-    "FeatureNotAvailable",
     "InvalidAddress",
     "InvalidAttachment",
     "InvalidContext",
     "InvalidHeader",
+    "InvalidKey",
     "InvalidPriority",
+    "InvalidSendTime",
     "InvalidTemplateName",
     "MailerError",
     "MissingContext",
@@ -61,10 +63,6 @@ class ConfigurationError(MailerError):
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
         super().__init__(f"{variable}: {problem}")
-
-
-class FeatureNotAvailable(MailerError):
-    """A parameter exists in the signature but its feature is not in this version."""
 
 
 class ValidationError(MailerError, ValueError):
@@ -119,6 +117,14 @@ class AttachmentTooLarge(InvalidAttachment):
 
 class InvalidPriority(ValidationError):
     """A priority that is not one of the levels."""
+
+
+class InvalidSendTime(ValidationError):
+    """A send time without a timezone, or too far ahead for a delayed message."""
+
+
+class InvalidKey(ValidationError):
+    """An idempotency or schedule key that is empty, too long, or not printable text."""
 
 
 class RenderError(MailerError):

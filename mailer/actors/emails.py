@@ -5,7 +5,8 @@ adds under ``MAILER_TEMPLATES_DIR`` without a line here are declared at ``normal
 in the web process and the worker alike, so both agree on their actors.
 
 Transient send errors retry with exponential backoff; permanent ones and render errors are in
-the actors' ``throws``, so the message fails at once and lands in the dead-letter queue.
+the actors' ``throws``, so the message fails at once and lands in the dead-letter queue. A
+provider's throttling is neither: the message is put back for later with its retries intact.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mailer import settings
 from mailer.backends import backend_class
 from mailer.delivery import deliver
 from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
+from mailer.middleware.deferral import Deferred, put_back
 from mailer.priorities import LEVELS, Priority
 from mailer.templates import for_settings
 
@@ -52,7 +54,10 @@ def email_type(
     def send(envelope: Mapping[str, Any], context: Mapping[str, Any]) -> None:
         message = CurrentMessage.get_current_message()
         assert message is not None, "the CurrentMessage middleware is on mailer's broker"
-        deliver(name, envelope, context, message.message_id)
+        try:
+            deliver(name, envelope, context, message.message_id)
+        except Deferred as deferred:
+            put_back(actor.broker, message, deferred)
 
     actor = dramatiq.actor(
         send,
@@ -63,6 +68,7 @@ def email_type(
         min_backoff=min_backoff_ms,
         max_backoff=max_backoff_ms,
         throws=_NEVER_RETRIED,
+        sends_email=True,
     )
     declared = EMAIL_TYPES[name] = EmailType(name, level, actor)
     return declared
@@ -96,5 +102,15 @@ def _declare_application_types() -> None:
             email_type(name)
 
 
+def _check_backends(configured: settings.Settings) -> None:
+    """Refuse to start, naming the variable, over any backend the settings mention."""
+    backend_class(configured.backend).check_settings(configured)
+    if configured.fallback_backend is not None:
+        fallback = backend_class(configured.fallback_backend, "MAILER_FALLBACK_BACKEND")
+        fallback.check_settings(configured)
+    for name in configured.rate_limits:
+        backend_class(name, "MAILER_RATE_LIMITS")
+
+
 _declare_application_types()
-backend_class(settings.current().backend).check_settings(settings.current())
+_check_backends(settings.current())

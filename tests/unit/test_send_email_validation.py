@@ -11,12 +11,13 @@ from dramatiq.brokers.stub import StubBroker
 from mailer import (
     Attachment,
     AttachmentTooLarge,
-    FeatureNotAvailable,
     InvalidAddress,
     InvalidAttachment,
     InvalidContext,
     InvalidHeader,
+    InvalidKey,
     InvalidPriority,
+    InvalidSendTime,
     InvalidTemplateName,
     MailerError,
     MissingContext,
@@ -111,13 +112,20 @@ def test_attachments_over_the_configured_total_are_refused(stub_broker):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"send_at": datetime.now(timezone.utc)}, {"idempotency_key": "signup:42"}]
+    ("kwargs", "error"),
+    [
+        ({"send_at": datetime(2030, 1, 1, 9, 0)}, InvalidSendTime),
+        ({"send_at": "2030-01-01T09:00:00Z"}, InvalidSendTime),
+        ({"idempotency_key": ""}, InvalidKey),
+        ({"idempotency_key": "signup:\n42"}, InvalidKey),
+        ({"idempotency_key": "k" * 201}, InvalidKey),
+        ({"idempotency_key": 42}, InvalidKey),
+    ],
 )
-def test_features_of_later_versions_say_so(stub_broker, kwargs):
-    with pytest.raises(FeatureNotAvailable) as raised:
+def test_bad_send_time_or_idempotency_key_is_refused(stub_broker, kwargs, error):
+    with pytest.raises(error) as raised:
         send_email("welcome", to="ann@example.com", context=WELCOME, **kwargs)
-    assert isinstance(raised.value, MailerError)
-    assert next(iter(kwargs)) in str(raised.value)
+    assert raised.value.field == next(iter(kwargs))
     assert queued(stub_broker) == 0
 
 

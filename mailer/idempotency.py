@@ -1,0 +1,116 @@
+"""Sending once: idempotency keys at the call site and send receipts in the worker.
+
+Two different duplicates are stopped here. A caller that submits the same request twice (a
+double-clicked form, a retried webhook) passes the same ``idempotency_key`` and gets the first
+message id back instead of a second email. A worker that dies after the provider accepted a
+message but before the ack would have it redelivered and sent again; the receipt written right
+after the provider's answer, before the ack, makes the redelivered copy a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+from mailer import store
+from mailer.errors import InvalidKey
+
+MAX_KEY_LENGTH = 200
+
+
+def check_key(key: object, field: str) -> str:
+    """A caller's key: printable text, 1 to 200 characters, so it is safe inside a Redis key."""
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidKey(field, "must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(field, f"must be at most {MAX_KEY_LENGTH} characters, not {len(key)}")
+    if not key.isprintable():
+        raise InvalidKey(field, "must be printable text, without control characters")
+    return key
+
+
+class IdempotencyKeys:
+    """``idempotency_key`` → the id of the first message sent with it, for ``ttl_s`` seconds."""
+
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+
+    def claim(self, key: str, message_id: str) -> str | None:
+        """Bind ``key`` to ``message_id``; returns the earlier message's id if it was bound."""
+        name = store.key("idempotency", key)
+        if self.client.set(name, message_id, nx=True, ex=self.ttl_s):
+            return None
+        earlier = self.client.get(name)
+        # Expired between the two calls: the key is free again, so take it.
+        if earlier is None:
+            return self.claim(key, message_id)
+        return bytes(earlier).decode()
+
+    def release(self, key: str, message_id: str) -> None:
+        """Unbind ``key`` if it still names ``message_id``: the enqueue it guarded failed."""
+        self.client.eval(_DELETE_IF_EQUAL, 1, store.key("idempotency", key), message_id)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the provider confirmed for one message: who sent it, its id there, and when."""
+
+    message_id: str
+    backend: str
+    provider_id: str
+    sent_at: float
+
+
+class Receipts:
+    """Confirmed sends and in-progress claims, keyed by Dramatiq message id.
+
+    A claim lasts ``lease_s``: long enough for any send, short enough that a message whose
+    worker died is free again by the time Dramatiq redelivers it.
+    """
+
+    def __init__(self, client: redis.Redis, ttl_s: int, lease_s: float) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+        self.lease_ms = int(lease_s * 1000)
+
+    def get(self, message_id: str) -> Receipt | None:
+        fields = self.client.hgetall(store.key("sent", message_id))
+        if not fields:
+            return None
+        text = {bytes(k).decode(): bytes(v).decode() for k, v in fields.items()}
+        return Receipt(message_id, text["backend"], text["provider_id"], float(text["sent_at"]))
+
+    def record(self, message_id: str, backend: str, provider_id: str) -> Receipt:
+        receipt = Receipt(message_id, backend, provider_id, time.time())
+        name = store.key("sent", message_id)
+        mapping = {"backend": backend, "provider_id": provider_id, "sent_at": receipt.sent_at}
+        with self.client.pipeline() as pipe:
+            pipe.hset(name, mapping=mapping)
+            pipe.expire(name, self.ttl_s)
+            pipe.execute()
+        return receipt
+
+    def claim(self, message_id: str) -> tuple[str | None, int]:
+        """Claim the send of ``message_id``: ``(token, 0)``, or ``(None, ms)`` until it frees."""
+        token = uuid.uuid4().hex
+        name = store.key("sending", message_id)
+        if self.client.set(name, token, nx=True, px=self.lease_ms):
+            return token, 0
+        remaining = int(self.client.pttl(name))
+        return (None, remaining) if remaining > 0 else self.claim(message_id)
+
+    def release(self, message_id: str, token: str) -> None:
+        self.client.eval(_DELETE_IF_EQUAL, 1, store.key("sending", message_id), token)
+
+
+# Delete a key only while it holds the value we set, never one somebody else set since.
+_DELETE_IF_EQUAL = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""

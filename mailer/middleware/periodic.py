@@ -1,0 +1,40 @@
+"""Run each periodic tick once, however many ``periodiq`` schedulers enqueued it.
+
+periodiq is a single-process scheduler: two of them (a second dyno, a deploy overlapping the
+old one) each enqueue every tick. The first worker to take a tick's message claims the tick
+in Redis; the other copies are skipped. A tick is named by its actor and its scheduled
+instant, compared as a timestamp so schedulers in different time zones agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import dramatiq
+from dramatiq.middleware import Middleware, SkipMessage
+
+from mailer import store
+
+logger = logging.getLogger(__name__)
+
+# Ticks are a minute apart at the closest; a day covers any clock skew between hosts.
+_CLAIM_TTL_S = 24 * 3600
+
+
+class OncePerTick(Middleware):
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[object]
+    ) -> None:
+        scheduled_at = message.options.get("scheduled_at")
+        if scheduled_at is None or "periodic" not in broker.get_actor(message.actor_name).options:
+            return  # not a tick: a message sent by hand runs every time
+        instant = int(datetime.fromisoformat(scheduled_at).timestamp())
+        claim = store.key("tick", message.actor_name, str(instant))
+        if not store.client().set(claim, message.message_id, nx=True, ex=_CLAIM_TTL_S):
+            logger.info(
+                "Skipped %s tick at %s: another scheduler's copy ran it.",
+                message.actor_name,
+                scheduled_at,
+            )
+            raise SkipMessage("tick already run")
