@@ -23,6 +23,7 @@ from mailer.errors import InvalidContext, InvalidSendTime
 from mailer.idempotency import IdempotencyKeys, check_key
 from mailer.message import AttachmentLike, Email, check_attachments, check_headers
 from mailer.priorities import parse_priority
+from mailer.schedules import ScheduledEmail, ScheduleStore
 from mailer.templates import for_settings
 
 Recipients = str | Sequence[str]
@@ -101,8 +102,6 @@ def schedule_email(
     message = _message(
         template, to, context, cc, bcc, reply_to, from_email, headers, attachments, priority
     )
-    from mailer.schedules import ScheduleStore
-
     ScheduleStore(store.client()).put(checked_key, when, message)
     return str(message.message_id)
 
@@ -110,15 +109,11 @@ def schedule_email(
 def cancel_scheduled(key: str) -> bool:
     """Remove the scheduled email under ``key``; False if there was none (already sent, or
     never scheduled)."""
-    from mailer.schedules import ScheduleStore
-
     return ScheduleStore(store.client()).cancel(check_key(key, "key"))
 
 
-def scheduled_email(key: str) -> Any:
+def scheduled_email(key: str) -> ScheduledEmail | None:
     """The email scheduled under ``key``, if it has not gone out yet."""
-    from mailer.schedules import ScheduleStore
-
     return ScheduleStore(store.client()).get(check_key(key, "key"))
 
 
@@ -166,8 +161,6 @@ def _enqueue(message: dramatiq.Message[None], when: datetime | None) -> None:
     if delay <= DELAY_HORIZON:
         broker.enqueue(message, delay=int(delay.total_seconds() * 1000))
     else:
-        from mailer.schedules import ScheduleStore
-
         ScheduleStore(store.client()).put(f"send_at:{message.message_id}", when, message)
 
 

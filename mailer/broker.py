@@ -12,10 +12,12 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware
 from periodiq import PeriodiqMiddleware
 
-from mailer import redaction, settings
+from mailer import failover, redaction, settings
 from mailer.middleware.connections import BackendConnections
+from mailer.middleware.failures import RecordFailures
 from mailer.middleware.periodic import OncePerTick
 from mailer.middleware.polling import IdlePolling
+from mailer.middleware.rate_limit import RateLimit
 from mailer.middleware.send_once import SendOnce
 from mailer.priorities import LEVELS
 
@@ -32,6 +34,8 @@ def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     broker.add_middleware(PeriodiqMiddleware())
     broker.add_middleware(OncePerTick())
     broker.add_middleware(SendOnce())
+    broker.add_middleware(RateLimit(route=_choose_backend))
+    broker.add_middleware(RecordFailures())
     broker.add_middleware(BackendConnections())
     broker.add_middleware(IdlePolling())
     # Declared up front so a fresh worker consumes every level, even one no actor uses yet.
@@ -40,12 +44,20 @@ def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     return broker
 
 
+def _choose_backend() -> str:
+    return failover.for_settings(settings.current()).choose()
+
+
 def build_broker(redis_url: str, heartbeat_timeout_s: float = 60.0) -> RedisBroker:
     """``heartbeat_timeout_s`` is how long a dead worker's messages wait to be redelivered."""
     broker = RedisBroker(
         url=redis_url,
         middleware=default_middleware(),
         heartbeat_timeout=int(heartbeat_timeout_s * 1000),
+        # Dramatiq hands a dead worker's messages to the living in a maintenance pass run on
+        # 0.1 % of its Redis commands: half a minute apart when idle. One in a hundred brings
+        # them back seconds after the heartbeat timeout, for a cheap lookup per pass.
+        maintenance_chance=10_000,
     )
     add_mailer_middleware(broker)
     return broker

@@ -16,11 +16,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from mailer import failover
 from mailer import settings as mailer_settings
 from mailer.backends import Backend, create_backend
 from mailer.errors import MailerError, SendError, Throttled, TransientSendError
 from mailer.idempotency import Receipt
 from mailer.message import Email
+from mailer.middleware.rate_limit import RateLimit
 from mailer.middleware.send_once import receipts_for_settings
 from mailer.settings import Settings
 from mailer.templates import for_settings
@@ -43,14 +45,14 @@ def deliver(
     email = Email.from_json(envelope)
     email.from_email = email.from_email or settings.from_email
     email.message_id = message_id
-    backend_name = settings.backend
+    backend_name = RateLimit.current_backend() or settings.backend
     try:
         rendered = for_settings(settings).render(template, context)
         email.subject, email.html, email.text = rendered.subject, rendered.html, rendered.text
         provider_id = _send(settings, backend_name, email)
     except Throttled as err:
         logger.warning("Throttled %s message %s: %s", template, message_id, err)
-        raise
+        raise RateLimit.throttled(err) from err
     except MailerError as err:
         # Dramatiq logs only the exception's type; the reason is what an operator needs.
         retried = isinstance(err, TransientSendError)
@@ -71,7 +73,15 @@ def deliver(
 
 def _send(settings: Settings, backend_name: str, email: Email) -> str:
     """One provider call, reported to the failover circuit: only transient failures count."""
-    return thread_backend(settings, backend_name).send(email)
+    circuit = failover.for_settings(settings)
+    try:
+        provider_id = thread_backend(settings, backend_name).send(email)
+    except SendError as err:
+        if isinstance(err, TransientSendError) and not isinstance(err, Throttled):
+            circuit.failed(backend_name, str(err))
+        raise
+    circuit.succeeded(backend_name)
+    return provider_id
 
 
 def thread_backend(settings: Settings, name: str | None = None) -> Backend:

@@ -30,6 +30,8 @@ What the server answers can be scripted, to test retries and failures:
 - ``sink.reject_all = "550 5.1.1 Mailbox unavailable"``: every DATA gets that reply.
 - ``sink.reject_recipient("gone@example.com")``: RCPT TO for that address gets a 550.
 - ``sink.drop_connections()``: close every open session, as a server's idle timeout would.
+- ``sink.data_delay_s = 0.05``: take that long over each DATA before answering, as a busy
+  provider does; a client that dies meanwhile leaves a message the server accepted anyway.
 
 ``sink.attempts`` counts DATA commands, ``sink.messages`` holds the accepted ones, and
 ``sink.connections`` counts TCP connections made to the server.
@@ -115,6 +117,7 @@ class SMTPSink:
         self.username, self.password = username, password
         self.tls, self.certificate = tls, certificate
         self.reject_all: str | None = None
+        self.data_delay_s = 0.0
         self._lock = threading.Condition()
         self._messages: list[Received] = []
         self._script: list[str] = []
@@ -318,6 +321,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.sink.data_delay_s:
+            await asyncio.sleep(self.sink.data_delay_s)
         return self.sink._reply_to_data(server, session, envelope)
 
 
