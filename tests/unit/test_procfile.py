@@ -21,3 +21,8 @@ def test_worker_is_the_stock_command_and_stops_within_the_platforms_grace():
     assert worker[:2] == ["dramatiq", "mailer.actors"]
     timeout_ms = int(worker[worker.index("--worker-shutdown-timeout") + 1])
     assert timeout_ms < PLATFORM_GRACE_MS
+
+
+def test_scheduler_is_the_stock_periodiq_command():
+    # Safe to scale past one: each tick runs once and each schedule entry is claimed once.
+    assert processes()["scheduler"] == ["periodiq", "mailer.actors"]
