@@ -19,8 +19,9 @@ from mailer import settings as mailer_settings
 from mailer import store
 from mailer.actors import emails
 from mailer.addresses import parse_address, parse_addresses
-from mailer.errors import InvalidContext, InvalidSendTime
-from mailer.idempotency import IdempotencyKeys, check_key
+from mailer.checks import check_aware, check_key
+from mailer.errors import InvalidContext
+from mailer.idempotency import IdempotencyKeys
 from mailer.message import AttachmentLike, Email, check_attachments, check_headers
 from mailer.priorities import parse_priority
 from mailer.schedules import ScheduledEmail, ScheduleStore
@@ -59,7 +60,7 @@ def send_email(
     message = _message(
         template, to, context, cc, bcc, reply_to, from_email, headers, attachments, priority
     )
-    when = None if send_at is None else _aware(send_at, "send_at")
+    when = None if send_at is None else check_aware(send_at, "send_at")
     if idempotency_key is None:
         _enqueue(message, when)
         return str(message.message_id)
@@ -98,7 +99,7 @@ def schedule_email(
     mailer.actors``) sends it within a minute of ``at``, once, however many schedulers run.
     """
     checked_key = check_key(key, "key")
-    when = _aware(at, "at")
+    when = check_aware(at, "at")
     message = _message(
         template, to, context, cc, bcc, reply_to, from_email, headers, attachments, priority
     )
@@ -162,16 +163,6 @@ def _enqueue(message: dramatiq.Message[None], when: datetime | None) -> None:
         broker.enqueue(message, delay=int(delay.total_seconds() * 1000))
     else:
         ScheduleStore(store.client()).put(f"send_at:{message.message_id}", when, message)
-
-
-def _aware(value: object, field: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidSendTime(field, f"expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidSendTime(
-            field, "must be timezone-aware, e.g. datetime(..., tzinfo=timezone.utc)"
-        )
-    return value
 
 
 def _check_context(context: object) -> dict[str, Any]:

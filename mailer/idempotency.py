@@ -16,20 +16,6 @@ from dataclasses import dataclass
 import redis
 
 from mailer import store
-from mailer.errors import InvalidKey
-
-MAX_KEY_LENGTH = 200
-
-
-def check_key(key: object, field: str) -> str:
-    """A caller's key: printable text, 1 to 200 characters, so it is safe inside a Redis key."""
-    if not isinstance(key, str) or not key.strip():
-        raise InvalidKey(field, "must be a non-empty string")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidKey(field, f"must be at most {MAX_KEY_LENGTH} characters, not {len(key)}")
-    if not key.isprintable():
-        raise InvalidKey(field, "must be printable text, without control characters")
-    return key
 
 
 class IdempotencyKeys:

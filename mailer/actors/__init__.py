@@ -5,6 +5,6 @@ before the first actor is declared.
 """
 
 from mailer import broker
-from mailer.actors import emails
+from mailer.actors import emails, schedules
 
-__all__ = ["broker", "emails"]
+__all__ = ["broker", "emails", "schedules"]

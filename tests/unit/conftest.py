@@ -3,6 +3,7 @@ a worker on it, and the memory backend as the configured one."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import dramatiq
@@ -19,7 +20,10 @@ from mailer.settings import Settings
 
 @pytest.fixture
 def mailer_settings(tmp_path: object) -> Iterator[Settings]:
-    configured = Settings(backend="memory", from_email="Shop <shop@example.com>")
+    # The suite's own Redis: receipts, claims and rate-limit slots live there.
+    configured = Settings(
+        redis_url=os.environ["REDIS_URL"], backend="memory", from_email="Shop <shop@example.com>"
+    )
     settings.configure(configured)
     memory.reset()
     yield configured
