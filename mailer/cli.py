@@ -9,17 +9,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mailer.commands import schedule
 from mailer.errors import ConfigurationError, InvalidContext, MailerError
-
-if TYPE_CHECKING:
-    from mailer.schedules import ScheduledEmail, ScheduleStore
 
 # Ctrl-C before a command installs its own handling (mid-start, or a one-shot command): the
 # shell's convention for "stopped by SIGINT", without a traceback.
 _INTERRUPTED = 130
-_SCHEDULE_COLUMNS = ("time (UTC)", "key", "template", "to", "message id")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,76 +63,6 @@ def _send(args: argparse.Namespace) -> int:
         return 1
     print(message_id)
     return 0
-
-
-def _schedule_list(args: argparse.Namespace) -> int:
-    import redis
-
-    schedules = _schedule_store()
-    try:
-        entries = schedules.list(limit=args.limit, prefix=args.prefix)
-        total = schedules.count()
-    except redis.RedisError as err:
-        return _redis_failed("could not read the schedule", err)
-    if args.json:
-        print(json.dumps({"total": total, "schedules": [_entry_json(e) for e in entries]}))
-        return 0
-    if entries:
-        _print_table([_SCHEDULE_COLUMNS, *(_entry_row(entry) for entry in entries)])
-    print(f"{len(entries)} shown, {total} scheduled in all")
-    return 0
-
-
-def _schedule_cancel(args: argparse.Namespace) -> int:
-    import redis
-
-    try:
-        removed = _schedule_store().cancel(args.key)
-    except redis.RedisError as err:
-        return _redis_failed("could not cancel the schedule", err)
-    if not removed:
-        print(f"mailer: no scheduled email under the key {args.key!r}", file=sys.stderr)
-        return 1
-    print(f"cancelled {args.key}")
-    return 0
-
-
-def _schedule_store() -> ScheduleStore:
-    """The store on the configured Redis; neither the broker nor the templates are needed."""
-    from mailer import store
-    from mailer.schedules import ScheduleStore
-
-    return ScheduleStore(store.client())
-
-
-def _entry_json(entry: ScheduledEmail) -> dict[str, Any]:
-    return {
-        "key": entry.key,
-        "at": entry.at.isoformat(),
-        "template": entry.template,
-        "to": entry.to,
-        "message_id": entry.message_id,
-        "queue_name": entry.queue_name,
-    }
-
-
-def _entry_row(entry: ScheduledEmail) -> tuple[str, ...]:
-    at = entry.at.strftime("%Y-%m-%d %H:%M:%SZ")
-    return at, entry.key, entry.template, ", ".join(entry.to), entry.message_id
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    """Columns as wide as their widest cell, so keys and addresses line up."""
-    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-
-
-def _redis_failed(doing: str, err: Exception) -> int:
-    # redis-py names host and port, never the password; the input was fine, so not 2.
-    print(f"mailer: {doing}: {type(err).__name__}: {err}", file=sys.stderr)
-    return 1
 
 
 def _types(args: argparse.Namespace) -> int:
@@ -199,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", default="preview", help="folder for the files (default: preview)")
     preview.set_defaults(run=_preview)
 
-    _add_schedule_parser(commands)
+    schedule.register(commands)
 
     send = commands.add_parser("send", help="queue one email")
     send.add_argument("type")
@@ -216,27 +143,6 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, help="default: $PORT, else 8000")
     web.set_defaults(run=_web)
     return parser
-
-
-def _add_schedule_parser(commands: Any) -> None:
-    schedule = commands.add_parser("schedule", help="list or cancel scheduled emails")
-    actions = schedule.add_subparsers(required=True, metavar="ACTION")
-
-    listing = actions.add_parser("list", help="scheduled emails, soonest first")
-    listing.add_argument("--prefix", default="", help="only keys starting with this")
-    listing.add_argument("--limit", type=_positive_int, default=100, help="default: 100")
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    listing.set_defaults(run=_schedule_list)
-
-    cancel = actions.add_parser("cancel", help="remove a scheduled email before it is sent")
-    cancel.add_argument("key")
-    cancel.set_defaults(run=_schedule_cancel)
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return int(text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,26 @@
+"""What the ``mailer`` subcommands share: tables for people, clean failures, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns as wide as their widest cell, so keys and addresses line up."""
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
+def redis_failed(doing: str, err: Exception) -> int:
+    """Exit status 1 with one line: redis-py names host and port, never the password."""
+    print(f"mailer: {doing}: {type(err).__name__}: {err}", file=sys.stderr)
+    return 1
