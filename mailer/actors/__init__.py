@@ -5,6 +5,6 @@ before the first actor is declared.
 """
 
 from mailer import broker
-from mailer.actors import emails, schedules
+from mailer.actors import digest, emails, schedules
 
-__all__ = ["broker", "emails", "schedules"]
+__all__ = ["broker", "digest", "emails", "schedules"]
