@@ -19,7 +19,7 @@ from typing import Any
 from mailer import failover
 from mailer import settings as mailer_settings
 from mailer.backends import Backend, create_backend
-from mailer.errors import MailerError, SendError, Throttled, TransientSendError
+from mailer.errors import MailerError, PermanentSendError, Throttled, TransientSendError
 from mailer.idempotency import Receipt
 from mailer.message import Email
 from mailer.middleware.rate_limit import RateLimit
@@ -72,13 +72,21 @@ def deliver(
 
 
 def _send(settings: Settings, backend_name: str, email: Email) -> str:
-    """One provider call, reported to the failover circuit: only transient failures count."""
+    """One provider call, reported to the failover circuit.
+
+    Transient failures count against the backend; throttling says nothing about it being up
+    or down; a permanent refusal proves it is up and answering, as a success does.
+    """
     circuit = failover.for_settings(settings)
     try:
         provider_id = thread_backend(settings, backend_name).send(email)
-    except SendError as err:
-        if isinstance(err, TransientSendError) and not isinstance(err, Throttled):
-            circuit.failed(backend_name, str(err))
+    except Throttled:
+        raise
+    except TransientSendError as err:
+        circuit.failed(backend_name, str(err))
+        raise
+    except PermanentSendError:
+        circuit.succeeded(backend_name)
         raise
     circuit.succeeded(backend_name)
     return provider_id
