@@ -8,7 +8,6 @@ whose receipt was written is never sent twice, and nothing is lost.
 from __future__ import annotations
 
 import collections
-import signal
 
 import pytest
 import redis
@@ -53,8 +52,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_no_confirmed_messag
     doomed = start_worker(env, threads=THREADS)
 
     assert wait_until(lambda: len(smtp_sink.messages) >= 15), doomed.log()
-    doomed.process.send_signal(signal.SIGKILL)
-    doomed.process.wait()
+    doomed.kill()
     receipts = Receipts(redis.Redis.from_url(redis_url), ttl_s=3600, lease_s=5)
     confirmed = {m for m in message_ids if receipts.get(m) is not None}
     assert 15 <= len(confirmed) < 60

@@ -71,6 +71,18 @@ class WorkerProcess:
             self.stop()
             raise RuntimeError("worker did not start:\n" + self.log())
 
+    def kill(self) -> None:
+        """SIGKILL the worker processes, then their parent: a host dying, nothing cleaned up.
+
+        Killing only the parent would leave its worker process running, orphaned, still
+        sending; each child is found through /proc before anything is killed.
+        """
+        children = _children(self.process.pid)
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        self.process.kill()
+        self.process.wait()
+
     def log(self) -> str:
         return "".join(self.output)
 
@@ -86,6 +98,14 @@ class WorkerProcess:
         if self.process.stdout is not None:
             self.process.stdout.close()
         return self.process.returncode
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(child) for child in text)
+    return found
 
 
 def wait_until(predicate: object, timeout_s: float = 20.0, interval_s: float = 0.05) -> bool:
