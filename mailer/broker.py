@@ -12,7 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware
 from periodiq import PeriodiqMiddleware
 
-from mailer import failover, redaction, settings
+from mailer import redaction, settings
 from mailer.middleware.connections import BackendConnections
 from mailer.middleware.failures import RecordFailures
 from mailer.middleware.periodic import OncePerTick
@@ -25,17 +25,16 @@ from mailer.priorities import LEVELS
 def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     """Put mailer's middleware and queues on a broker: the Redis one, or a test's stub.
 
-    Order matters. Before a send: the tick and receipt checks skip what must not run, the
-    claim comes before the rate-limit slot so a skipped message never holds one, and the
-    slot is taken for the backend the failover circuit picks. Dramatiq runs ``after_*`` hooks
-    in reverse, so ``Retries`` (first in the list) decides last: ``RecordFailures`` writes its
-    record on ack or nack, when the verdict is known.
+    Order matters before a send: the tick and receipt checks skip what must not run and claim
+    the message; the send itself takes its rate-limit slot, after rendering. Dramatiq runs
+    ``after_*`` hooks in reverse, so ``Retries`` (first in the list) decides last:
+    ``RecordFailures`` writes its record on ack or nack, when the verdict is known.
     """
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware())
     broker.add_middleware(OncePerTick())
     broker.add_middleware(SendOnce())
-    broker.add_middleware(RateLimit(route=_choose_backend))
+    broker.add_middleware(RateLimit())
     broker.add_middleware(RecordFailures())
     broker.add_middleware(BackendConnections())
     broker.add_middleware(IdlePolling())
@@ -43,10 +42,6 @@ def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     for level in LEVELS.values():
         broker.declare_queue(level.queue_name)
     return broker
-
-
-def _choose_backend() -> str:
-    return failover.for_settings(settings.current()).choose()
 
 
 def build_broker(redis_url: str, heartbeat_timeout_s: float = 60.0) -> RedisBroker:

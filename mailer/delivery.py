@@ -1,8 +1,8 @@
 """What a worker does with one email message: render it, send it, and write down that it went.
 
 By the time ``deliver`` runs, the middleware has checked that no receipt exists for the
-message, claimed it, and taken a rate-limit slot for the backend the failover circuit chose.
-``deliver`` renders, sends through that backend, tells the circuit how it went, and writes
+message and claimed it. ``deliver`` asks the failover circuit which backend to use, renders,
+takes a rate-limit slot for that backend, sends, tells the circuit how it went, and writes
 the receipt before Dramatiq acks the message, so a redelivered copy is never sent again.
 
 Each worker thread keeps its own backends, so an SMTP connection (or an HTTP session) is
@@ -15,6 +15,8 @@ import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
+
+import dramatiq
 
 from mailer import failover
 from mailer import settings as mailer_settings
@@ -33,22 +35,28 @@ _local = threading.local()
 
 
 def deliver(
-    template: str, envelope: Mapping[str, Any], context: Mapping[str, Any], message_id: str
+    template: str,
+    envelope: Mapping[str, Any],
+    context: Mapping[str, Any],
+    message: dramatiq.Message[Any],
 ) -> Receipt:
     """Render ``template`` into the envelope, send it and record the provider's confirmation.
 
     The sender defaults to this process's ``MAILER_FROM``: the worker's settings are the ones
     the provider knows (a verified SES identity, an SMTP account), not the web process's.
-    Raises ``Deferred`` when the provider throttles: the message waits, it does not fail.
+    Raises ``Deferred`` when the rate limit is full or the provider throttles: the message
+    waits, it does not fail.
     """
     settings = mailer_settings.current()
+    message_id = message.message_id
     email = Email.from_json(envelope)
     email.from_email = email.from_email or settings.from_email
     email.message_id = message_id
-    backend_name = RateLimit.current_backend() or settings.backend
+    backend_name = failover.for_settings(settings).choose()
     try:
         rendered = for_settings(settings).render(template, context)
         email.subject, email.html, email.text = rendered.subject, rendered.html, rendered.text
+        RateLimit.acquire(message, backend_name)
         provider_id = _send(settings, backend_name, email)
     except Throttled as err:
         logger.warning("Throttled %s message %s: %s", template, message_id, err)

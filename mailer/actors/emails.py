@@ -55,7 +55,7 @@ def email_type(
         message = CurrentMessage.get_current_message()
         assert message is not None, "the CurrentMessage middleware is on mailer's broker"
         try:
-            deliver(name, envelope, context, message.message_id)
+            deliver(name, envelope, context, message)
         except Deferred as deferred:
             put_back(actor.broker, message, deferred)
 

@@ -23,6 +23,8 @@ from mailer.middleware.deferral import Deferred, put_back
 
 logger = logging.getLogger(__name__)
 
+_CLAIM_RECHECK_MS = 1_000
+
 
 class SendOnce(Middleware):
     """Declares the ``sends_email`` actor option; only such actors are guarded."""
@@ -49,6 +51,9 @@ class SendOnce(Middleware):
             raise SkipMessage("already sent")
         token, wait_ms = receipts.claim(message.message_id)
         if token is None:
+            # Usually the holder is this message's own earlier delivery, which put it back a
+            # moment ago and is about to let the claim go: look again soon, not at lease end.
+            wait_ms = min(wait_ms, _CLAIM_RECHECK_MS)
             put_back(broker, message, Deferred(wait_ms, "another worker is sending it"))
         self._local.claim = (message.message_id, token)
 

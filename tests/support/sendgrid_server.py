@@ -1,9 +1,10 @@
 """A real HTTP server standing in for SendGrid's ``POST /v3/mail/send``.
 
 It runs in a thread on a free loopback port, so the backend in the test process and a worker
-in another process both reach it over TCP. It records every request and answers 202 with an
-``X-Message-Id``, unless told otherwise: ``script`` queues replies (a 429, a 500 ...) that are
-used up one per request, and ``api_key`` makes any other ``Authorization`` get SendGrid's 401.
+in another process both reach it over TCP. It records every request, with the time it arrived,
+and answers 202 with an ``X-Message-Id``, unless told otherwise: ``script`` queues replies (a
+429, a 500 ...) that are used up one per request, and ``api_key`` makes any other
+``Authorization`` get SendGrid's 401.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -40,6 +41,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any  # the parsed JSON, or the raw bytes when the body is not JSON
+    received_at: float = field(default_factory=time.time)  # when it arrived, ``time.time()``
 
     @property
     def authorization(self) -> str | None:
