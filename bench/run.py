@@ -1,10 +1,11 @@
-"""All three benchmarks in one go, then one summary table.
+"""Every benchmark in one go, then one summary table.
 
 Each runs in a process of its own: mailer reads its settings once, when its broker is first
 imported, so every benchmark needs a fresh process (and gets its own private Redis, unless
 ``REDIS_URL`` names one). Their full output is shown as they run.
 
     python -m bench.run [--quick] [--latency-n 5000] [--throughput-n 2000] [--backlog 20000]
+                        [--rate-limit-n 2000] [--schedules-n 10000]
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Any
 from bench.common import REPO_ROOT
 
 # A smoke run's sizes: every code path in seconds, the figures only indicative.
-QUICK = {"latency_n": 1_000, "throughput_n": 300, "throughput_rounds": 1, "backlog": 3_000}
+QUICK = {
+    "latency_n": 1_000,
+    "throughput_n": 300,
+    "throughput_rounds": 1,
+    "backlog": 3_000,
+    "rate_limit_n": 300,
+    "schedules_n": 2_000,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +56,8 @@ def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "send_latency": given("--n", args.latency_n),
         "throughput": given("--n", args.throughput_n) + given("--rounds", args.throughput_rounds),
         "priority": given("--backlog", args.backlog),
+        "rate_limit": given("--n", args.rate_limit_n),
+        "schedules": given("--n", args.schedules_n),
     }
 
 
@@ -72,6 +82,8 @@ def _table(results: dict[str, dict[str, Any] | None]) -> str:
         ("send_latency", _latency_row),
         ("throughput", _throughput_row),
         ("priority", _priority_row),
+        ("rate_limit", _rate_limit_row),
+        ("schedules", _schedules_row),
     ):
         figures = results[name]
         rows.append(row(figures) if figures else (name, "FAILED", "", "", "", ""))
@@ -131,6 +143,32 @@ def _priority_row(figures: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _rate_limit_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    limit, busiest, share = figures["limit"], figures["busiest_window"], figures["share"]
+    met = busiest <= limit and share >= figures["goal_share"]
+    return (
+        f"rate limit {limit}/s, {figures['processes']} x {figures['threads']} threads",
+        f"max {busiest} in 1 s, mean {figures['mean_per_s']:.1f}/s",
+        f"{figures['baseline_per_s']:.1f}/s unlimited",
+        f"{share:.1%} used",
+        f"≤ {limit}, ≥ {figures['goal_share']:.0%}",
+        "met" if met else "MISSED",
+    )
+
+
+def _schedules_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    seconds = figures["seconds"]
+    fired, plain = seconds["fire_due"], seconds["plain broker.enqueue"]
+    return (
+        f"{figures['n']:,} due schedule entries enqueued",
+        f"{fired:.2f} s",
+        f"{plain:.2f} s plain enqueues",
+        f"{figures['ratio']:.2f}x",
+        "",
+        "",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
@@ -142,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--throughput-n", type=int, help="throughput --n")
     parser.add_argument("--throughput-rounds", type=int, help="throughput --rounds")
     parser.add_argument("--backlog", type=int, help="priority --backlog")
+    parser.add_argument("--rate-limit-n", type=int, help="rate_limit --n")
+    parser.add_argument("--schedules-n", type=int, help="schedules --n")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="an idle Redis")
     return parser
 
