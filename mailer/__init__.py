@@ -16,16 +16,32 @@ from mailer.errors import *  # noqa: F403  (every error is part of the public AP
 from mailer.message import Attachment, Email
 
 if TYPE_CHECKING:
-    from mailer.api import cancel_scheduled, schedule_email, scheduled_email, send_email
+    from mailer.api import (
+        cancel_scheduled,
+        delivery_status,
+        schedule_email,
+        scheduled_email,
+        search_deliveries,
+        send_email,
+    )
 
-_API = ("cancel_scheduled", "schedule_email", "scheduled_email", "send_email")
+_API = (
+    "cancel_scheduled",
+    "delivery_status",
+    "schedule_email",
+    "scheduled_email",
+    "search_deliveries",
+    "send_email",
+)
 
 __all__ = [
     "Attachment",
     "Email",
     "cancel_scheduled",
+    "delivery_status",
     "schedule_email",
     "scheduled_email",
+    "search_deliveries",
     "send_email",
     *errors.__all__,
 ]

@@ -1,4 +1,5 @@
-"""``send_email`` and ``schedule_email``: check everything in the caller's process, then enqueue.
+"""``send_email`` and ``schedule_email``: check everything in the caller's process, then enqueue;
+``delivery_status`` and ``search_deliveries``: what happened next.
 
 Every mistake a caller can make is raised here, typed and naming the argument, before
 anything reaches Redis: a web request learns of a bad address at once instead of a worker
@@ -15,12 +16,13 @@ from typing import Any
 
 import dramatiq
 
+from mailer import deliveries, store
 from mailer import settings as mailer_settings
-from mailer import store
 from mailer.actors import emails
 from mailer.addresses import parse_address, parse_addresses
 from mailer.checks import check_aware, check_key
-from mailer.errors import InvalidContext
+from mailer.deliveries import Delivery
+from mailer.errors import InvalidContext, ValidationError
 from mailer.idempotency import IdempotencyKeys
 from mailer.message import AttachmentLike, Email, check_attachments, check_headers
 from mailer.priorities import parse_priority
@@ -116,6 +118,42 @@ def cancel_scheduled(key: str) -> bool:
 def scheduled_email(key: str) -> ScheduledEmail | None:
     """The email scheduled under ``key``, if it has not gone out yet."""
     return ScheduleStore(store.client()).get(check_key(key, "key"))
+
+
+def delivery_status(message_id: str) -> Delivery | None:
+    """What happened to the message: its status and every attempt, from the delivery log.
+
+    None when the log has no such message (never sent, or older than the retention).
+    """
+    return deliveries.for_settings(mailer_settings.current()).get(message_id)
+
+
+def search_deliveries(
+    *,
+    to: str | None = None,
+    status: str | None = None,
+    template: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+) -> list[Delivery]:
+    """Logged deliveries matching every criterion given, newest first.
+
+    ``to`` is an address (display name and case do not matter); ``status`` one of
+    ``mailer.deliveries.STATUSES``; ``since``/``until`` timezone-aware datetimes.
+    """
+    if status is not None and status not in deliveries.STATUSES:
+        raise ValidationError("status", f"must be one of {', '.join(deliveries.STATUSES)}")
+    if to is not None:
+        to = parse_address(to, "to")
+    return deliveries.for_settings(mailer_settings.current()).search(
+        to=to,
+        status=status,
+        template=template,
+        since=None if since is None else check_aware(since, "since").timestamp(),
+        until=None if until is None else check_aware(until, "until").timestamp(),
+        limit=limit,
+    )
 
 
 def _message(

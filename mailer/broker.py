@@ -14,11 +14,13 @@ from periodiq import PeriodiqMiddleware
 
 from mailer import redaction, settings
 from mailer.middleware.connections import BackendConnections
+from mailer.middleware.delivery_log import LogDeliveries
 from mailer.middleware.failures import RecordFailures
 from mailer.middleware.periodic import OncePerTick
 from mailer.middleware.polling import IdlePolling
 from mailer.middleware.rate_limit import RateLimit
 from mailer.middleware.send_once import SendOnce
+from mailer.middleware.stats import StatsLine
 from mailer.priorities import LEVELS
 
 
@@ -26,16 +28,18 @@ def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     """Put mailer's middleware and queues on a broker: the Redis one, or a test's stub.
 
     Order matters before a send: the tick and receipt checks skip what must not run and claim
-    the message; the send itself takes its rate-limit slot, after rendering. Dramatiq runs
-    ``after_*`` hooks in reverse, so ``Retries`` (first in the list) decides last:
-    ``RecordFailures`` writes its record on ack or nack, when the verdict is known.
+    the message, then it is logged as ``sending``; the send itself takes its rate-limit slot,
+    after rendering. Dramatiq runs ``after_*`` hooks in reverse, so Dramatiq's ``Retries`` (first
+    in the list) decides last; the log and the failure record write their verdict on ack/nack.
     """
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PeriodiqMiddleware())
     broker.add_middleware(OncePerTick())
     broker.add_middleware(SendOnce())
     broker.add_middleware(RateLimit())
+    broker.add_middleware(LogDeliveries())
     broker.add_middleware(RecordFailures())
+    broker.add_middleware(StatsLine())
     broker.add_middleware(BackendConnections())
     broker.add_middleware(IdlePolling())
     # Declared up front so a fresh worker consumes every level, even one no actor uses yet.

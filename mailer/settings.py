@@ -48,6 +48,10 @@ class Settings:
     heartbeat_timeout_s: float = 60.0
     admin_emails: tuple[str, ...] = ()
     digest_cron: str = "0 8 * * *"
+    log_retention_s: int = 30 * 24 * 3600
+    stats_interval_s: float = 30.0
+    dashboard_user: str | None = None
+    dashboard_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +87,10 @@ class Settings:
             heartbeat_timeout_s=env.number("MAILER_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout_s),
             admin_emails=env.addresses("MAILER_ADMIN_EMAILS"),
             digest_cron=env.text("MAILER_DIGEST_CRON", cls.digest_cron),
+            log_retention_s=env.integer("MAILER_LOG_RETENTION_DAYS", 30, low=1) * 24 * 3600,
+            stats_interval_s=env.number("MAILER_STATS_INTERVAL", cls.stats_interval_s),
+            dashboard_user=env.optional("MAILER_DASHBOARD_USER"),
+            dashboard_password=env.optional("MAILER_DASHBOARD_PASSWORD"),
         )
         settings.check()
         return settings
@@ -99,6 +107,18 @@ class Settings:
             raise ConfigurationError("SMTP_PASSWORD", "is required when SMTP_USERNAME is set")
         if self.smtp_password is not None and self.smtp_username is None:
             raise ConfigurationError("SMTP_USERNAME", "is required when SMTP_PASSWORD is set")
+        if self.dashboard_user is not None and self.dashboard_password is None:
+            raise ConfigurationError(
+                "MAILER_DASHBOARD_PASSWORD", "is required when MAILER_DASHBOARD_USER is set"
+            )
+        if self.dashboard_password is not None and self.dashboard_user is None:
+            raise ConfigurationError(
+                "MAILER_DASHBOARD_USER", "is required when MAILER_DASHBOARD_PASSWORD is set"
+            )
+        if self.stats_interval_s <= 0:
+            raise ConfigurationError(
+                "MAILER_STATS_INTERVAL", "must be a positive number of seconds"
+            )
         if self.smtp_timeout_s <= 0:
             raise ConfigurationError("SMTP_TIMEOUT", "must be a positive number of seconds")
         if self.fallback_backend is not None and self.fallback_backend == self.backend:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from mailer.errors import ConfigurationError
 
 
 def positive_int(text: str) -> int:
@@ -24,3 +27,11 @@ def redis_failed(doing: str, err: Exception) -> int:
     """Exit status 1 with one line: redis-py names host and port, never the password."""
     print(f"mailer: {doing}: {type(err).__name__}: {err}", file=sys.stderr)
     return 1
+
+
+def port_from_env() -> int:
+    """``PORT`` is how Heroku and its kind tell a web process where to listen."""
+    raw = os.environ.get("PORT", "").strip() or "8000"
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError("PORT", f"must be a port number (1-65535), not {raw!r}")
+    return int(raw)

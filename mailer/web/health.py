@@ -15,6 +15,7 @@ import redis
 
 from mailer import settings as mailer_settings
 from mailer.priorities import LEVELS
+from mailer.queue_stats import queue_depths
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -34,15 +35,16 @@ def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[byte
 
 
 def _queue_sizes(redis_url: str) -> dict[str, int]:
+    """Messages waiting or in flight per level: what the web process has handed over."""
     client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
-        # Dramatiq keeps each queue's messages, waiting and in flight, in "<queue>.msgs".
-        return {
-            level.name: int(client.hlen(f"dramatiq:{level.queue_name}.msgs"))
-            for level in LEVELS.values()
-        }
+        depths = queue_depths(client)
     finally:
         client.close()
+    return {
+        level.name: depth.ready + depth.in_flight
+        for level, depth in zip(LEVELS.values(), depths, strict=True)
+    }
 
 
 def _respond(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:

@@ -48,6 +48,10 @@ def test_values_are_read_and_typed():
         ({"MAILER_IDEMPOTENCY_TTL": "5"}, "MAILER_IDEMPOTENCY_TTL"),
         ({"MAILER_HEARTBEAT_TIMEOUT": "1"}, "MAILER_HEARTBEAT_TIMEOUT"),
         ({"MAILER_ADMIN_EMAILS": "ops@example.com, nobody"}, "MAILER_ADMIN_EMAILS"),
+        ({"MAILER_LOG_RETENTION_DAYS": "0"}, "MAILER_LOG_RETENTION_DAYS"),
+        ({"MAILER_STATS_INTERVAL": "0"}, "MAILER_STATS_INTERVAL"),
+        ({"MAILER_DASHBOARD_USER": "ops"}, "MAILER_DASHBOARD_PASSWORD"),
+        ({"MAILER_DASHBOARD_PASSWORD": "s3cret"}, "MAILER_DASHBOARD_USER"),
     ],
 )
 def test_errors_name_the_variable(environ, variable):
@@ -91,8 +95,11 @@ def test_secrets_never_show():
             "SMTP_USERNAME": "user",
             "SMTP_PASSWORD": "hunter2-secret",
             "SENDGRID_API_KEY": "SG.secret-key",
+            "MAILER_DASHBOARD_USER": "ops",
+            "MAILER_DASHBOARD_PASSWORD": "dash-secret",
         }
     )
+    assert "dash-secret" not in repr(settings) and "dash-secret" not in str(settings.summary())
     assert "hunter2-secret" not in repr(settings)
     assert "SG.secret-key" not in repr(settings)
     assert "hunter2-secret" not in str(settings.summary())

@@ -1,0 +1,127 @@
+"""Feed the delivery log (``mailer.deliveries``) from Dramatiq's own events.
+
+The message's fate is known only once the worker has acked it (sent, or retried: ``Retries``
+re-enqueued it) or nacked it (dead-lettered), and Dramatiq runs ``after_*`` hooks in reverse
+order of the middleware list, so the outcome of an attempt is noted in
+``after_process_message`` and written in ``after_ack``/``after_nack``, which come last, on the
+same thread. In ``after_enqueue``, a put-back copy is recognised by its higher ``deferrals``,
+a retry by its ``retries`` (a requeue from the dead letters resets them to 0).
+
+Logging is bookkeeping: if Redis refuses a write, that is logged and sending carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage, Middleware
+
+from mailer import deliveries
+from mailer import settings as mailer_settings
+from mailer.deliveries import Attempt, DeliveryLog, template_of
+from mailer.middleware.failures import describe
+from mailer.middleware.rate_limit import RateLimit
+from mailer.middleware.send_once import receipts_for_settings
+
+logger = logging.getLogger(__name__)
+
+
+class LogDeliveries(Middleware):
+    """Reads the ``sends_email`` actor option, which ``SendOnce`` declares."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def after_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
+    ) -> None:
+        if not _sends_email(broker, message):
+            return
+        current = CurrentMessage.get_current_message()
+        if current is not None and current.message_id == message.message_id:
+            if message.options.get("deferrals", 0) > current.options.get("deferrals", 0):
+                backend, template = RateLimit.current_backend(), template_of(message)
+                _safely(
+                    message,
+                    lambda log: log.throttled(message.message_id, delay or 0, template, backend),
+                )
+        elif not message.options.get("retries"):
+            _safely(message, lambda log: log.queued(message))  # new, fired or requeued
+        # A retry (Retries re-enqueues after the current message is cleared): the failed
+        # attempt is written when the worker acks it.
+
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
+    ) -> None:
+        self._local.outcome = None
+        if _sends_email(broker, message):
+            self._local.started = time.monotonic()
+            _safely(message, lambda log: log.sending(message))
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any],
+        *,
+        result: object = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if _sends_email(broker, message):
+            backend = (
+                getattr(exception, "backend", None)  # a send error names its backend
+                or RateLimit.current_backend()
+                or mailer_settings.current().backend
+            )
+            self._local.outcome = (message.message_id, exception, backend)
+
+    def after_ack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._settle(message, dead=False)
+
+    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._settle(message, dead=True)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._local.outcome = None
+
+    def _settle(self, message: dramatiq.Message[Any], *, dead: bool) -> None:
+        outcome = getattr(self._local, "outcome", None)
+        self._local.outcome = None
+        if outcome is None or outcome[0] != message.message_id:
+            return
+        _, exception, backend = outcome
+        duration_s = time.monotonic() - getattr(self._local, "started", time.monotonic())
+        if exception is None:
+            receipt = receipts_for_settings().get(message.message_id)
+            attempt = Attempt(
+                time.time(),
+                "sent",
+                receipt.backend if receipt else backend,
+                receipt.provider_id if receipt else None,
+                duration_s=duration_s,
+            )
+            status = "sent"
+        else:
+            attempt = Attempt(
+                time.time(), "failed", backend, error=describe(exception), duration_s=duration_s
+            )
+            status = "dead" if dead else "retrying"
+        template = template_of(message)
+        _safely(message, lambda log: log.settled(message.message_id, template, status, attempt))
+
+
+def _sends_email(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> bool:
+    return bool(broker.get_actor(message.actor_name).options.get("sends_email", False))
+
+
+def _safely(message: dramatiq.Message[Any], write: Callable[[DeliveryLog], None]) -> None:
+    try:
+        write(deliveries.for_settings(mailer_settings.current()))
+    except Exception as err:  # the log must never break sending
+        logger.warning(
+            "Could not log message %s: %s: %s", message.message_id, type(err).__name__, err
+        )
