@@ -1,18 +1,18 @@
-"""The ``mailer`` command: ``dev``, ``preview``, ``schedule``, ``send``, ``types`` and ``web``."""
+"""The mailer command line: one subcommand per job."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mailer.commands import schedule
-from mailer.errors import ConfigurationError, InvalidContext, MailerError
+from mailer.commands import dashboard, dlq, log, schedule
+from mailer.commands.common import port_from_env
+from mailer.errors import InvalidContext, MailerError
 
 # Ctrl-C before a command installs its own handling (mid-start, or a one-shot command): the
 # shell's convention for "stopped by SIGINT", without a traceback.
@@ -83,21 +83,13 @@ def _web(args: argparse.Namespace) -> int:
     from mailer import settings
     from mailer.web.health import app
 
-    port = args.port if args.port is not None else _port_from_env()
+    port = args.port if args.port is not None else port_from_env()
     # A misconfigured process fails here, once, not as a 500 on every request.
     settings.current()
     # INFO, so the platform's log shows waitress's "Serving on ..." line.
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     waitress.serve(app, host=args.host, port=port, threads=4)
     return 0
-
-
-def _port_from_env() -> int:
-    """``PORT`` is how Heroku and its kind tell a web process where to listen."""
-    raw = os.environ.get("PORT", "").strip() or "8000"
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigurationError("PORT", f"must be a port number (1-65535), not {raw!r}")
-    return int(raw)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -126,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", default="preview", help="folder for the files (default: preview)")
     preview.set_defaults(run=_preview)
 
+    dashboard.register(commands)
+    dlq.register(commands)
+    log.register(commands)
     schedule.register(commands)
 
     send = commands.add_parser("send", help="queue one email")

@@ -12,8 +12,8 @@ def processes() -> dict[str, list[str]]:
     return {name.strip(): shlex.split(command) for name, command in entries}
 
 
-def test_web_listens_on_the_platforms_port():
-    assert processes()["web"] == ["mailer", "web", "--port", "$PORT"]
+def test_web_serves_the_dashboard_on_the_platforms_port():
+    assert processes()["web"] == ["mailer", "dashboard", "--port", "$PORT"]
 
 
 def test_worker_is_the_stock_command_and_stops_within_the_platforms_grace():
