@@ -57,7 +57,7 @@ def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> 
     for round_no in range(args.rounds):
         order = list(MODES) if round_no % 2 == 0 else list(reversed(MODES))
         for mode in order:
-            result = _run_once(sink, mode, f"r{round_no}", args, sent)
+            result = run_once(sink, mode, MODES[mode], f"r{round_no}", args, sent)
             runs.append(result)
             print(
                 f"  {round_no + 1:>3}  {mode:24} {result.emails_per_s:9.1f} "
@@ -67,10 +67,16 @@ def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> 
     return _report(runs, args)
 
 
-def _run_once(
-    sink: SMTPSinkProcess, mode: str, tag: str, args: argparse.Namespace, sent: set[str]
+def run_once(
+    sink: SMTPSinkProcess,
+    mode: str,
+    modules: tuple[str, ...],
+    tag: str,
+    args: argparse.Namespace,
+    sent: set[str],
 ) -> Run:
-    """Queue N emails, then let a fresh worker deliver them all and time it at the sink."""
+    """Queue N emails, then let a fresh worker (loading ``modules`` beside mailer's actors)
+    deliver them all, and time it at the sink."""
     from mailer.api import send_email
 
     context = sample_context(args.template)
@@ -78,7 +84,7 @@ def _run_once(
     sink.reset()
     for i in range(args.n):
         sent.add(send_email(args.template, to=f"{slug}-{tag}-{i}@example.com", context=context))
-    with WorkerProcess(MODES[mode], processes=1, threads=args.threads) as worker:
+    with WorkerProcess(modules, processes=1, threads=args.threads) as worker:
         worker.wait_ready()
         if not sink.wait_for_count(args.n, timeout_s=max(120.0, args.n / 10)):
             log = "".join(worker.output)

@@ -1,0 +1,75 @@
+"""What the delivery log costs a worker: emails/s with it (the product default) and without it.
+
+The same worker as ``bench.throughput`` (one ``dramatiq mailer.actors`` process, 8 threads,
+real rendering and SMTP to a sink in its own process, connections reused); the baseline loads
+``bench.without_delivery_log``, which takes the log's middleware off the broker, so the log's
+writes (``sending`` when a message starts, the attempt and its outcome when it is acked, the
+hourly totals and the metrics counters) are the only difference. Modes take turns, their order
+alternating, against a busy machine's drift.
+
+    python -m bench.delivery_log [--n 2000] [--rounds 2] [--threads 8] [--template welcome]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from bench.common import BenchRedis, add_common_options
+from bench.processes import SMTPSinkProcess, run_with_sink
+from bench.throughput import Run, run_once
+
+MODES: dict[str, tuple[str, ...]] = {
+    "with the delivery log": (),
+    "without it": ("bench.without_delivery_log",),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    return run_with_sink(_parser().parse_args(argv), run)
+
+
+def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> dict[str, Any]:
+    from mailer.actors.emails import lookup
+
+    print(f'delivery_log: {args.n:,} "{args.template}" emails per run, one worker process x')
+    print(f"  {args.threads} threads, plain SMTP to a sink in its own process, {server.describe()}")
+    sent: set[str] = set()
+    runs: list[Run] = []
+    for round_no in range(args.rounds):
+        order = list(MODES) if round_no % 2 == 0 else list(reversed(MODES))
+        for mode in order:
+            result = run_once(sink, mode, MODES[mode], f"r{round_no}", args, sent)
+            runs.append(result)
+            print(f"  {round_no + 1:>3}  {mode:24} {result.emails_per_s:9.1f} emails/s")
+    server.purge([lookup(args.template).priority.queue_name], sent)
+    rates = {
+        mode: statistics.median(run.emails_per_s for run in runs if run.mode == mode)
+        for mode in MODES
+    }
+    logged, bare = rates["with the delivery log"], rates["without it"]
+    print(
+        f"  with the delivery log {logged:.1f} emails/s, without it {bare:.1f} emails/s:"
+        f" the log costs {1 - logged / bare:.1%} of the throughput"
+    )
+    return {"emails_per_s": rates, "cost": 1 - logged / bare, "n": args.n, "threads": args.threads}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.delivery_log",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--n", type=int, default=2_000, help="emails per run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads")
+    parser.add_argument("--template", default="welcome", help="email type, with its sample.json")
+    add_common_options(parser)
+    return parser
+
+
+if __name__ == "__main__":
+    main()
