@@ -67,12 +67,17 @@ class DeliveryLog:
         self.client = client
         self.retention_s = retention_s
         self._set_status = client.register_script(_SET_STATUS)
+        self._script_loaded = False
 
     # --- writing: one round trip per event ------------------------------------------------
 
     def queued(self, message: dramatiq.Message[Any]) -> None:
-        """The message was enqueued: a new record, or a dead one requeued."""
-        self._event(message.message_id, "queued", *_describe(message))
+        """The message was enqueued: a new record, or a dead one requeued.
+
+        Written off the caller's thread, it may land after a fast worker's own writes, so it
+        never replaces a live status, only none (new) or ``dead``/``failed`` (requeued).
+        """
+        self._event(message.message_id, "queued", *_describe(message), unless_live=True)
 
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
@@ -114,24 +119,29 @@ class DeliveryLog:
         counts: dict[tuple[str, str | None, str], int] | None = None,
         latency_s: float | None = None,
         throttled: bool = False,
+        unless_live: bool = False,
     ) -> None:
         now = time.time()
         record = _record_key(message_id)
+        keys = [record, store.key("log", "index")]
+        args = [
+            message_id,
+            status,
+            now,
+            created or now,
+            self.retention_s,
+            json.dumps(fields),
+            json.dumps(list(indexes)),
+            int(throttled),
+            int(unless_live),
+        ]
+        # One round trip: EVALSHA inside the pipeline, the script loaded once per process.
+        # (redis-py's Script in a pipeline asks SCRIPT EXISTS first on every execute.)
+        if not self._script_loaded:
+            self.client.script_load(_SET_STATUS)
+            self._script_loaded = True
         with self.client.pipeline(transaction=False) as pipe:
-            self._set_status(
-                keys=[record, store.key("log", "index")],
-                args=[
-                    message_id,
-                    status,
-                    now,
-                    created or now,
-                    self.retention_s,
-                    json.dumps(fields),
-                    json.dumps(list(indexes)),
-                    int(throttled),
-                ],
-                client=pipe,
-            )
+            pipe.evalsha(self._set_status.sha, len(keys), *keys, *args)
             if attempt is not None:
                 pipe.rpush(record + ":attempts", json.dumps(_attempt_json(attempt)))
                 pipe.expire(record + ":attempts", self.retention_s)
@@ -139,7 +149,11 @@ class DeliveryLog:
                 self._count(pipe, now, event, backend or "", template, n)
             if latency_s is not None:
                 self._observe(pipe, latency_s)
-            pipe.execute()
+            try:
+                pipe.execute()
+            except redis.exceptions.NoScriptError:  # Redis restarted and forgot it
+                self._script_loaded = False
+                raise
 
     def _count(
         self, pipe: Any, now: float, event: str, backend: str, template: str, n: int
@@ -283,12 +297,15 @@ def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -
 # Moves the record between status indexes and updates it, atomically. The record keeps its
 # created_at (the index score); indexes older than the retention are trimmed as they are
 # touched. KEYS: the record, the index prefix. ARGV: id, status, now, created_at, retention,
-# fields as JSON, extra index keys as JSON, 1 to count a throttle.
+# fields as JSON, extra index keys as JSON, 1 to count a throttle, 1 to leave a live record be.
 _SET_STATUS = """
 local record, prefix = KEYS[1], KEYS[2]
 local id, status, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
 local created = tonumber(redis.call('HGET', record, 'created_at') or ARGV[4])
 local old = redis.call('HGET', record, 'status')
+if ARGV[9] == '1' and old and old ~= 'dead' and old ~= 'failed' then
+  return old
+end
 local indexes = cjson.decode(ARGV[7])
 table.insert(indexes, prefix .. ':all')
 table.insert(indexes, prefix .. ':status:' .. status)

@@ -8,7 +8,9 @@ import pytest
 
 from mailer import deliveries, send_email, store
 from mailer.backends import memory
+from mailer.deliveries import Attempt
 from mailer.errors import PermanentSendError, Throttled, TransientSendError
+from mailer.middleware.delivery_log import flush_queued
 from mailer.middleware.stats import StatsLine
 from mailer.priorities import LEVELS
 from mailer.web import metrics
@@ -41,6 +43,7 @@ def drain(broker, worker):
 
 def test_a_queued_email_is_logged_before_any_worker_sees_it(stub_broker, log):
     message_id = send_email("welcome", "Ann <Ann@Example.com>", WELCOME)
+    assert flush_queued()  # written off the caller's thread
     delivery = log.get(message_id)
     assert delivery is not None
     assert (delivery.status, delivery.template, delivery.to) == (
@@ -90,11 +93,29 @@ def test_throttling_counts_without_failing(stub_broker, stub_worker, log):
     memory.fail_next(Throttled("memory", "slow down", status=429, retry_after_s=0.05))
     message_id = send_email("welcome", "ann@example.com", WELCOME)
     deadline = time.monotonic() + 5
-    while log.get(message_id).status != "sent" and time.monotonic() < deadline:
+    while getattr(log.get(message_id), "status", None) != "sent" and time.monotonic() < deadline:
         time.sleep(0.02)
     delivery = log.get(message_id)
     assert (delivery.status, delivery.throttled) == ("sent", 1)
     assert [a.outcome for a in delivery.attempts] == ["throttled", "sent"]
+
+
+def test_a_late_queued_record_never_replaces_a_live_status(stub_broker, log):
+    message_id = send_email("welcome", "ann@example.com", WELCOME)
+    assert flush_queued()
+    [message] = [m for m in _queued_messages(stub_broker) if m.message_id == message_id]
+    log.sending(message)
+    log.queued(message)  # the caller's write, landing after the worker's
+    assert log.get(message_id).status == "sending"
+    log.settled(message_id, "welcome", "dead", Attempt(time.time(), "failed", "memory"))
+    log.queued(message)  # requeued from the dead letters
+    assert log.get(message_id).status == "queued"
+
+
+def _queued_messages(broker):
+    import dramatiq
+
+    return [dramatiq.Message.decode(d) for q in broker.queues.values() for d in list(q.queue)]
 
 
 def test_search_by_time_range_is_newest_first(stub_broker, log):
@@ -103,6 +124,7 @@ def test_search_by_time_range_is_newest_first(stub_broker, log):
     middle = time.time()
     time.sleep(0.01)  # message timestamps are whole milliseconds
     second = send_email("welcome", "ann@example.com", WELCOME)
+    assert flush_queued()
     assert [d.message_id for d in log.search(to="ann@example.com")] == [second, first]
     assert [d.message_id for d in log.search(since=middle)] == [second]
     assert [d.message_id for d in log.search(until=middle)] == [first]
