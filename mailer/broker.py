@@ -20,6 +20,7 @@ from mailer.middleware.periodic import OncePerTick
 from mailer.middleware.polling import IdlePolling
 from mailer.middleware.rate_limit import RateLimit
 from mailer.middleware.send_once import SendOnce
+from mailer.middleware.shutdown import HandBackOnShutdown
 from mailer.middleware.stats import StatsLine
 from mailer.priorities import LEVELS
 
@@ -42,6 +43,7 @@ def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
     broker.add_middleware(StatsLine())
     broker.add_middleware(BackendConnections())
     broker.add_middleware(IdlePolling())
+    broker.add_middleware(HandBackOnShutdown())
     # Declared up front so a fresh worker consumes every level, even one no actor uses yet.
     for level in LEVELS.values():
         broker.declare_queue(level.queue_name)

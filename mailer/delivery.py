@@ -26,6 +26,7 @@ from mailer.idempotency import Receipt
 from mailer.message import Email
 from mailer.middleware.rate_limit import RateLimit
 from mailer.middleware.send_once import receipts_for_settings
+from mailer.middleware.shutdown import provider_call
 from mailer.settings import Settings
 from mailer.templates import for_settings
 
@@ -87,7 +88,9 @@ def _send(settings: Settings, backend_name: str, email: Email) -> str:
     """
     circuit = failover.for_settings(settings)
     try:
-        provider_id = thread_backend(settings, backend_name).send(email)
+        backend = thread_backend(settings, backend_name)
+        with provider_call():  # a worker shutting down hands the message back here
+            provider_id = backend.send(email)
     except Throttled:
         raise
     except TransientSendError as err:
