@@ -17,9 +17,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.common import BenchRedis, add_common_options
+from bench.common import BenchRedis
 from bench.processes import SMTPSinkProcess, run_with_sink
-from bench.throughput import Run, run_once
+from bench.throughput import Run, add_run_options, run_once
 
 MODES: dict[str, tuple[str, ...]] = {
     "with the delivery log": (),
@@ -63,11 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n", type=int, default=2_000, help="emails per run")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads")
-    parser.add_argument("--template", default="welcome", help="email type, with its sample.json")
-    add_common_options(parser)
+    add_run_options(parser)
     return parser
 
 

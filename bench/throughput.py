@@ -121,12 +121,17 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_run_options(parser)
+    return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a worker-throughput comparison, shared with ``bench.delivery_log``."""
     parser.add_argument("--n", type=int, default=2_000, help="emails per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating")
     parser.add_argument("--threads", type=int, default=8, help="worker threads")
     parser.add_argument("--template", default="welcome", help="email type, with its sample.json")
     add_common_options(parser)
-    return parser
 
 
 if __name__ == "__main__":
