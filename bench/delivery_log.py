@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.common import BenchRedis
 from bench.processes import SMTPSinkProcess, run_with_sink
-from bench.throughput import Run, add_run_options, run_once
+from bench.throughput import add_run_options, compare
 
 MODES: dict[str, tuple[str, ...]] = {
     "with the delivery log": (),
@@ -32,19 +32,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> dict[str, Any]:
-    from mailer.actors.emails import lookup
-
     print(f'delivery_log: {args.n:,} "{args.template}" emails per run, one worker process x')
     print(f"  {args.threads} threads, plain SMTP to a sink in its own process, {server.describe()}")
-    sent: set[str] = set()
-    runs: list[Run] = []
-    for round_no in range(args.rounds):
-        order = list(MODES) if round_no % 2 == 0 else list(reversed(MODES))
-        for mode in order:
-            result = run_once(sink, mode, MODES[mode], f"r{round_no}", args, sent)
-            runs.append(result)
-            print(f"  {round_no + 1:>3}  {mode:24} {result.emails_per_s:9.1f} emails/s")
-    server.purge([lookup(args.template).priority.queue_name], sent)
+    print(f"  {'run':>3}  {'mode':24} {'emails/s':>9} {'seconds':>8} {'SMTP connections':>17}")
+    runs = compare(server, sink, MODES, args)
     rates = {
         mode: statistics.median(run.emails_per_s for run in runs if run.mode == mode)
         for mode in MODES

@@ -47,24 +47,35 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> dict[str, Any]:
-    from mailer.actors.emails import lookup
-
     print(f'throughput: {args.n:,} "{args.template}" emails per run, one worker process x')
     print(f"  {args.threads} threads, plain SMTP to a sink in its own process, {server.describe()}")
     print(f"  {'run':>3}  {'mode':24} {'emails/s':>9} {'seconds':>8} {'SMTP connections':>17}")
+    return _report(compare(server, sink, MODES, args), args)
+
+
+def compare(
+    server: BenchRedis,
+    sink: SMTPSinkProcess,
+    modes: dict[str, tuple[str, ...]],
+    args: argparse.Namespace,
+) -> list[Run]:
+    """Each mode ``args.rounds`` times, their order alternating against a busy machine's
+    drift; each run printed as it ends. ``modes`` maps a name to the modules its worker loads."""
+    from mailer.actors.emails import lookup
+
     sent: set[str] = set()
     runs: list[Run] = []
     for round_no in range(args.rounds):
-        order = list(MODES) if round_no % 2 == 0 else list(reversed(MODES))
+        order = list(modes) if round_no % 2 == 0 else list(reversed(modes))
         for mode in order:
-            result = run_once(sink, mode, MODES[mode], f"r{round_no}", args, sent)
+            result = run_once(sink, mode, modes[mode], f"r{round_no}", args, sent)
             runs.append(result)
             print(
                 f"  {round_no + 1:>3}  {mode:24} {result.emails_per_s:9.1f} "
                 f"{result.seconds:8.2f} {result.connections:17,}"
             )
     server.purge([lookup(args.template).priority.queue_name], sent)
-    return _report(runs, args)
+    return runs
 
 
 def run_once(

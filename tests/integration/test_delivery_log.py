@@ -37,7 +37,9 @@ def mailer_log(*args: str) -> list[dict]:
 
 def test_the_log_says_what_happened_to_each_email(smtp_sink, start_worker, redis_url):
     smtp_sink.reject_recipient("gone@example.com")
-    worker = start_worker({**smtp_sink.env(), "MAILER_FROM": "Shop <shop@example.com>"})
+    worker = start_worker(
+        {**smtp_sink.env(), "MAILER_FROM": "Shop <shop@example.com>", "MAILER_STATS_INTERVAL": "1"}
+    )
     sent_id = send_email("welcome", "Ann <ann@example.com>", WELCOME)
     dead_id = send_email("welcome", "gone@example.com", WELCOME)
     assert wait_until(lambda: len(dead_letters(redis_url)) == 1), worker.log()
@@ -58,3 +60,7 @@ def test_the_log_says_what_happened_to_each_email(smtp_sink, start_worker, redis
     assert 'mailer_emails_total{backend="smtp",event="sent",template="welcome"} 1.0' in text
     assert 'mailer_emails_total{backend="smtp",event="dead",template="welcome"} 1.0' in text
     assert 'mailer_queue_messages{queue="mailer_high",state="dead"} 1.0' in text
+
+    # The worker's periodic stats line counts what this process sent and failed.
+    assert wait_until(lambda: "Stats: sent" in worker.log(), 5), worker.log()
+    assert "high 0/0/1" in worker.log()

@@ -20,7 +20,66 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "is ready for action"
 
 
-class WorkerProcess:
+class LoggedProcess:
+    """A command run with the test's environment, its output kept, ready once ``ready_line``
+    has been printed ``ready_count`` times; shared by worker and scheduler processes."""
+
+    def __init__(
+        self,
+        command: list[str],
+        env: Mapping[str, str],
+        *,
+        name: str,
+        ready_line: str,
+        ready_count: int = 1,
+    ) -> None:
+        self.name = name
+        self.output: list[str] = []
+        self._ready = threading.Event()
+        self._ready_line, self._ready_count, self._seen = ready_line, ready_count, 0
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if self._ready_line in line:
+                self._seen += 1
+                if self._seen >= self._ready_count:
+                    self._ready.set()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        if not self._ready.wait(timeout_s):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start:\n" + self.log())
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+class WorkerProcess(LoggedProcess):
     def __init__(
         self,
         env: Mapping[str, str],
@@ -42,34 +101,7 @@ class WorkerProcess:
             str(threads),
             *extra_args,
         ]
-        self.output: list[str] = []
-        self._ready = threading.Event()
-        self._ready_count = 0
-        self._processes = processes
-        self.process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if READY_LINE in line:
-                self._ready_count += 1
-                if self._ready_count >= self._processes:
-                    self._ready.set()
-
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        if not self._ready.wait(timeout_s):
-            self.stop()
-            raise RuntimeError("worker did not start:\n" + self.log())
+        super().__init__(command, env, name="worker", ready_line=READY_LINE, ready_count=processes)
 
     def kill(self) -> None:
         """SIGKILL the worker processes, then their parent: a host dying, nothing cleaned up.
@@ -82,22 +114,6 @@ class WorkerProcess:
             os.kill(pid, signal.SIGKILL)
         self.process.kill()
         self.process.wait()
-
-    def log(self) -> str:
-        return "".join(self.output)
-
-    def stop(self, timeout_s: float = 20.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
 
 
 def _children(pid: int) -> list[int]:

@@ -12,8 +12,9 @@ from mailer.deliveries import Attempt
 from mailer.errors import PermanentSendError, Throttled, TransientSendError
 from mailer.middleware.delivery_log import flush_queued
 from mailer.middleware.stats import StatsLine
-from mailer.priorities import LEVELS
 from mailer.web import metrics
+
+from .conftest import drain
 
 WELCOME = {"name": "Ann"}
 
@@ -24,21 +25,6 @@ def log(mailer_settings, redis_url):
     for key in client.scan_iter(store.key("*")):
         client.delete(key)
     return deliveries.for_settings(mailer_settings)
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    from mailer.actors import emails
-
-    for declared in emails.EMAIL_TYPES.values():
-        monkeypatch.setitem(declared.actor.options, "min_backoff", 10)
-        monkeypatch.setitem(declared.actor.options, "max_backoff", 50)
-
-
-def drain(broker, worker):
-    for level in LEVELS.values():
-        broker.join(level.queue_name, fail_fast=False)
-    worker.join()
 
 
 def test_a_queued_email_is_logged_before_any_worker_sees_it(stub_broker, log):

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from mailer import send_email
 from mailer.actors import emails
 from mailer.backends import memory
 from mailer.errors import PermanentSendError, Throttled, TransientSendError
 from mailer.priorities import LEVELS
 
-from .conftest import dead_letters
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    for declared in emails.EMAIL_TYPES.values():
-        monkeypatch.setitem(declared.actor.options, "min_backoff", 10)
-        monkeypatch.setitem(declared.actor.options, "max_backoff", 50)
-
-
-def drain(broker, worker):
-    for level in LEVELS.values():
-        broker.join(level.queue_name, fail_fast=False)
-    worker.join()
+from .conftest import dead_letters, drain
 
 
 def test_worker_renders_and_sends(stub_broker, stub_worker):

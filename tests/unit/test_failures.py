@@ -20,11 +20,10 @@ from mailer.backends import memory
 from mailer.errors import PermanentSendError, TransientSendError
 from mailer.failures import Failure, FailureLog, digest_context
 from mailer.middleware.failures import RecordFailures, describe
-from mailer.priorities import LEVELS
 from mailer.settings import Settings
 from mailer.templates import BUNDLED_DIR, Templates
 
-from .conftest import dead_letters
+from .conftest import dead_letters, drain
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20Z, for digests built without Redis
 WELCOME = {"name": "Ann"}
@@ -66,20 +65,6 @@ def recording(request, stub_broker, stub_worker, on_suite_redis, log):
     Dramatiq runs ``after_*`` hooks in reverse and only ``Retries`` knows a dead letter."""
     use_recorder(stub_broker, RecordFailures(), before_retries=request.param == "before Retries")
     return stub_broker
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    for actor in dramatiq.get_broker().actors.values():
-        monkeypatch.setitem(actor.options, "min_backoff", 10)
-        monkeypatch.setitem(actor.options, "max_backoff", 50)
-
-
-def drain(broker, worker):
-    for _ in range(2):  # a message sent by an actor lands after its queue was joined
-        for level in LEVELS.values():
-            broker.join(level.queue_name, fail_fast=False)
-        worker.join()
 
 
 def failure(**fields: object) -> Failure:

@@ -21,9 +21,8 @@ from mailer import send_email, settings, store
 from mailer.backends import memory
 from mailer.errors import Throttled
 from mailer.middleware.rate_limit import RateLimit, RateLimiter, limiter
-from mailer.priorities import LEVELS
 
-from .conftest import dead_letters
+from .conftest import dead_letters, drain
 
 HOLD_MS = 60_000
 
@@ -224,12 +223,6 @@ def limited(stub_broker, mailer_settings):
     sends = Sends()
     stub_broker.add_middleware(sends)
     return sends
-
-
-def drain(broker, worker):
-    for level in LEVELS.values():
-        broker.join(level.queue_name, fail_fast=False)
-    worker.join()
 
 
 def test_refused_messages_wait_without_spending_a_retry(limited, stub_broker, stub_worker):

@@ -17,7 +17,7 @@ from mailer.idempotency import IdempotencyKeys, Receipts
 from mailer.middleware.send_once import receipts_for_settings
 from mailer.priorities import LEVELS
 
-from .conftest import dead_letters
+from .conftest import dead_letters, drain
 
 WELCOME = {"name": "Ann"}
 
@@ -28,12 +28,6 @@ def queued(broker) -> list[dramatiq.Message]:
         for queue in broker.queues.values()
         for data in list(queue.queue)
     ]
-
-
-def drain(broker, worker):
-    for level in LEVELS.values():
-        broker.join(level.queue_name, fail_fast=False)
-    worker.join()
 
 
 def test_the_same_idempotency_key_queues_once_and_returns_the_first_id(stub_broker):
