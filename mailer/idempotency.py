@@ -62,22 +62,33 @@ class Receipts:
         self.client = client
         self.ttl_s = ttl_s
         self.lease_ms = int(lease_s * 1000)
+        self._check_and_claim = client.register_script(_CHECK_AND_CLAIM)
+        self._record = client.register_script(_RECORD)
+        self._release = client.register_script(_DELETE_IF_EQUAL)
 
     def get(self, message_id: str) -> Receipt | None:
-        fields = self.client.hgetall(store.key("sent", message_id))
-        if not fields:
-            return None
-        text = {bytes(k).decode(): bytes(v).decode() for k, v in fields.items()}
-        return Receipt(message_id, text["backend"], text["provider_id"], float(text["sent_at"]))
+        return _receipt(message_id, self.client.hgetall(store.key("sent", message_id)))
 
-    def record(self, message_id: str, backend: str, provider_id: str) -> Receipt:
+    def check_and_claim(self, message_id: str) -> tuple[Receipt | None, str | None, int]:
+        """One round trip before a send: ``(receipt, None, 0)`` if it was sent already, else
+        ``claim``'s answer: ``(None, token, 0)``, or ``(None, None, ms)`` until the claim frees."""
+        token = uuid.uuid4().hex
+        keys = [store.key("sent", message_id), store.key("sending", message_id)]
+        verdict, value = self._check_and_claim(keys=keys, args=[token, self.lease_ms])
+        if int(verdict) == 0:
+            return _receipt(message_id, dict(zip(value[::2], value[1::2], strict=True))), None, 0
+        if int(verdict) == 1:
+            return None, token, 0
+        return None, None, int(value)
+
+    def record(
+        self, message_id: str, backend: str, provider_id: str, *, release: str | None = None
+    ) -> Receipt:
+        """Write the receipt and, given the claim's token, let the claim go in the same call."""
         receipt = Receipt(message_id, backend, provider_id, time.time())
-        name = store.key("sent", message_id)
-        mapping = {"backend": backend, "provider_id": provider_id, "sent_at": receipt.sent_at}
-        with self.client.pipeline() as pipe:
-            pipe.hset(name, mapping=mapping)
-            pipe.expire(name, self.ttl_s)
-            pipe.execute()
+        keys = [store.key("sent", message_id), store.key("sending", message_id)]
+        args = [backend, provider_id, receipt.sent_at, self.ttl_s, release or ""]
+        self._record(keys=keys, args=args)
         return receipt
 
     def claim(self, message_id: str) -> tuple[str | None, int]:
@@ -90,8 +101,36 @@ class Receipts:
         return (None, remaining) if remaining > 0 else self.claim(message_id)
 
     def release(self, message_id: str, token: str) -> None:
-        self.client.eval(_DELETE_IF_EQUAL, 1, store.key("sending", message_id), token)
+        self._release(keys=[store.key("sending", message_id)], args=[token])
 
+
+def _receipt(message_id: str, fields: dict[bytes, bytes]) -> Receipt | None:
+    if not fields:
+        return None
+    text = {bytes(k).decode(): bytes(v).decode() for k, v in fields.items()}
+    return Receipt(message_id, text["backend"], text["provider_id"], float(text["sent_at"]))
+
+
+# KEYS: the receipt, the claim. ARGV: token, lease_ms. {0, receipt fields} when sent already;
+# {1} when claimed now; {2, ms} while another holds the claim (a claim without a TTL, which
+# only a bug could leave, is taken over rather than waited on forever).
+_CHECK_AND_CLAIM = """
+local sent = redis.call('HGETALL', KEYS[1])
+if #sent > 0 then return {0, sent} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, ''} end
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then return {2, left} end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {1, ''}
+"""
+
+# KEYS: the receipt, the claim. ARGV: backend, provider id, sent_at, ttl_s, the claim's token
+# (empty: keep the claim).
+_RECORD = """
+redis.call('HSET', KEYS[1], 'backend', ARGV[1], 'provider_id', ARGV[2], 'sent_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[5] ~= '' and redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
+"""
 
 # Delete a key only while it holds the value we set, never one somebody else set since.
 _DELETE_IF_EQUAL = """

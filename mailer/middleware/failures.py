@@ -25,6 +25,7 @@ from mailer import failures
 from mailer import settings as mailer_settings
 from mailer.errors import MailerError
 from mailer.failures import FailureLog
+from mailer.middleware.send_once import sends_email
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class RecordFailures(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         self._local.pending = None
-        if exception is not None and _sends_email(broker, message):
+        if exception is not None and sends_email(broker, message):
             self._local.pending = (message.message_id, describe(exception))
 
     def after_ack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -80,13 +81,6 @@ class RecordFailures(Middleware):
             final=final,
             retries=int(message.options.get("retries", 0)),
         )
-
-
-def _sends_email(broker: dramatiq.Broker, message: MessageProxy) -> bool:
-    """The option as Dramatiq resolves one: the message's own, else its actor's."""
-    if "sends_email" in message.options:
-        return bool(message.options["sends_email"])
-    return bool(broker.get_actor(message.actor_name).options.get("sends_email", False))
 
 
 def _recipients(message: MessageProxy) -> list[str]:

@@ -15,6 +15,7 @@ from dramatiq.middleware import Middleware
 
 from mailer import settings as mailer_settings
 from mailer import store
+from mailer.middleware.send_once import sends_email
 from mailer.queue_stats import QueueDepth, queue_depths
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class StatsLine(Middleware):
         result: object = None,
         exception: BaseException | None = None,
     ) -> None:
-        if broker.get_actor(message.actor_name).options.get("sends_email"):
+        if sends_email(broker, message):
             with self._lock:
                 if exception is None:
                     self._sent += 1

@@ -123,6 +123,21 @@ def test_claims_are_exclusive_and_released_by_their_owner_only(redis_url):
     assert receipts.claim(message_id)[0] is not None
 
 
+def test_one_call_checks_the_receipt_and_claims_and_one_records_and_releases(redis_url):
+    receipts = Receipts(store.client(redis_url), ttl_s=60, lease_s=5)
+    message_id = str(uuid.uuid4())
+    receipt, token, wait_ms = receipts.check_and_claim(message_id)
+    assert receipt is None and token is not None and wait_ms == 0
+    assert receipts.check_and_claim(message_id)[1:] != (None, 0)  # held: a wait, no token
+    assert receipts.check_and_claim(message_id)[1] is None
+    receipts.record(message_id, "smtp", "provider-7", release="not-the-owner")
+    assert receipts.claim(message_id)[0] is None  # a stranger's token lets nothing go
+    receipts.record(message_id, "smtp", "provider-7", release=token)
+    sent, no_token, no_wait = receipts.check_and_claim(message_id)
+    assert (sent.backend, sent.provider_id, no_token, no_wait) == ("smtp", "provider-7", None, 0)
+    assert receipts.claim(message_id)[0] is not None  # the claim went with the record
+
+
 def test_a_periodic_tick_runs_once_however_many_schedulers_sent_it(stub_broker, stub_worker):
     runs: list[int] = []
 
