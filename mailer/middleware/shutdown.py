@@ -9,7 +9,9 @@ fetched but not started. Three gaps remain, and this middleware closes them:
   now" and exits mid-shutdown, leaving everything it holds unacked until the heartbeat timeout
   (60 s) hands it to another worker. A repeat soon after the first is taken as the same request.
 - Fetched messages that no thread has started wait in memory until the running ones finish,
-  up to the whole timeout. They are put back as soon as the shutdown begins.
+  up to the whole timeout. They are put back as soon as the shutdown begins. And the Redis
+  consumer's own prefetched batch, not yet handed to the worker, Dramatiq never puts back at
+  all: it is put back once the consumers have stopped.
 - A message still running at the deadline stays unacked until the heartbeat timeout, and its
   ``SendOnce`` claim would hold any copy off as long. At the deadline its claim is released and
   it goes back on its queue at once; the process exits right after, ending its thread.
@@ -42,8 +44,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.common import iter_queue
 from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
 
-from mailer import store
-from mailer.middleware.send_once import receipts_for_settings
+from mailer.middleware.send_once import SendOnce, receipts_for_settings, sends_email
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class HandBackOnShutdown(Middleware):
         _absorb_repeated_sigterm()
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        claim = _claim_token(message.message_id) if _sends_email(broker, message) else None
+        claim = SendOnce.claim_of(message.message_id) if sends_email(broker, message) else None
         with self._lock:
             self._running[threading.get_ident()] = _Running(message, claim)
 
@@ -129,6 +130,7 @@ class HandBackOnShutdown(Middleware):
             _calls.barred.update({t: entry.message.message_id for t, entry in running.items()})
             _release_claims(running.values())
             _requeue(worker, [entry.message for entry in running.values()])
+        _requeue_prefetched(worker)
         for thread, entry in running.items():
             _warn_handed_back(entry.message, in_provider_call=thread in calling)
 
@@ -141,22 +143,6 @@ class HandBackOnShutdown(Middleware):
         with _calls.lock:
             if _calls.barred.get(thread) == message.message_id:
                 del _calls.barred[thread]
-
-
-def _sends_email(broker: dramatiq.Broker, message: MessageProxy) -> bool:
-    return bool(broker.get_actor(message.actor_name).options.get("sends_email", False))
-
-
-def _claim_token(message_id: str) -> str | None:
-    """The token of the claim ``SendOnce`` took just before, so that the deadline releases that
-    claim and never a later one; None if Redis will not say (the copy then waits the lease out).
-    """
-    try:
-        token = receipts_for_settings().client.get(store.key("sending", message_id))
-    except Exception as err:  # bookkeeping must never keep an email from being sent
-        logger.warning("Could not read the claim on message %s: %s", message_id, err)
-        return None
-    return bytes(token).decode() if token is not None else None
 
 
 def _release_claims(running: Iterable[_Running]) -> None:
@@ -187,6 +173,30 @@ def _requeue(worker: dramatiq.Worker, messages: list[MessageProxy]) -> None:
                 type(err).__name__,
                 err,
             )
+
+
+def _requeue_prefetched(worker: dramatiq.Worker) -> None:
+    """The batch each Redis consumer fetched ahead (moved to this worker's unacked set) and
+    had not handed out when it stopped: Dramatiq's consumer closes without putting it back."""
+    for queue_name, thread in worker.consumers.items():
+        consumer = getattr(thread, "consumer", None)
+        cached = getattr(consumer, "message_cache", None)
+        if not cached or consumer is None:
+            continue
+        consumer.message_cache = []
+        messages = [MessageProxy(dramatiq.Message.decode(data)) for data in cached if data]
+        try:
+            consumer.requeue(messages)
+        except Exception as err:
+            logger.warning(
+                "Could not put back %d prefetched message(s) on %s: %s: %s",
+                len(messages),
+                queue_name,
+                type(err).__name__,
+                err,
+            )
+            continue
+        logger.info("Put back %d message(s) prefetched on %s.", len(messages), queue_name)
 
 
 def _warn_handed_back(message: MessageProxy, *, in_provider_call: bool) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import dramatiq
 import pytest
@@ -27,7 +28,7 @@ from dramatiq.middleware import CurrentMessage
 from mailer import send_email
 from mailer.broker import default_middleware
 from mailer.middleware.send_once import SendOnce
-from mailer.middleware.shutdown import HandBackOnShutdown, provider_call
+from mailer.middleware.shutdown import HandBackOnShutdown, _requeue_prefetched, provider_call
 from tests.support.queues import dead_letters
 from tests.support.smtp_server import SMTPSink, smtp_sink
 from tests.support.worker import WorkerProcess, wait_until
@@ -251,14 +252,20 @@ def test_messages_fetched_but_not_started_go_back_as_the_shutdown_begins(
     assert len(held.sent) == 1  # only the one that had started ran
 
 
+def send_and_start(broker: RedisBroker, held: Any) -> tuple[dramatiq.Message[Any], Worker]:
+    """One held message, and a one-thread worker that has started on it."""
+    message = held.actor.send(7)
+    worker = Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    assert held.started.wait(5)
+    return message, worker
+
+
 def test_a_message_handed_back_at_the_deadline_is_not_sent_by_its_old_thread(
     redis_broker, held_actor, redis_url, caplog
 ):
     held = held_actor(inside_call=False)
-    message = held.actor.send(7)
-    worker = Worker(redis_broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    assert held.started.wait(5)
+    message, worker = send_and_start(redis_broker, held)
     assert queue_state(redis_url, message.message_id)["claimed"]
 
     worker.stop(timeout=200)  # the deadline passes with the thread still running
@@ -283,10 +290,7 @@ def test_a_send_in_the_providers_hands_at_the_deadline_is_handed_back_and_named(
     redis_broker, held_actor, redis_url, caplog
 ):
     held = held_actor(inside_call=True)
-    message = held.actor.send(7)
-    worker = Worker(redis_broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    assert held.started.wait(5)
+    message, worker = send_and_start(redis_broker, held)
 
     worker.stop(timeout=200)
     held.release.set()
@@ -294,3 +298,26 @@ def test_a_send_in_the_providers_hands_at_the_deadline_is_handed_back_and_named(
     assert queue_state(redis_url, message.message_id) == {"queued": 1, "unacked": 0, "claimed": 0}
     assert f"Put back message {message.message_id} (send_held)" in caplog.text
     assert "in a provider call: if the provider accepts it, it is sent twice" in caplog.text
+
+
+def test_a_consumers_prefetched_batch_goes_back_when_it_stops(redis_url):
+    """Dramatiq's Redis consumer moves a whole batch to the worker's unacked set, hands it out
+    one by one, and closes without putting back what it had not handed out yet."""
+    broker = RedisBroker(url=redis_url, middleware=default_middleware())
+    queue = "mailer_shutdown_test"
+    broker.declare_queue(queue)
+    for n in range(3):
+        broker.enqueue(dramatiq.Message(queue, "noop", (n,), {}, {}))
+    consumer = broker.consume(queue, prefetch=5, timeout=100)
+    first = next(consumer)  # fetched all three; two wait in the consumer's cache
+    worker = type("Stopped", (), {"consumers": {queue: type("T", (), {"consumer": consumer})}})
+    client = redis.Redis.from_url(redis_url)
+    try:
+        _requeue_prefetched(worker)  # type: ignore[arg-type]
+        unacked = client.smembers(f"dramatiq:__acks__.{broker.broker_id}.{queue}")
+        assert unacked == {first.options["redis_message_id"].encode()}
+        assert client.llen(f"dramatiq:{queue}") == 2
+    finally:
+        client.delete(f"dramatiq:{queue}", f"dramatiq:{queue}.msgs")
+        client.close()
+        broker.close()
