@@ -134,8 +134,9 @@ class DeadLetters:
         requeued = 0
         for letter in letters:
             if self._claimed(letter):
-                self.broker.enqueue(_afresh(letter.message, q_name(letter.queue_name)))
+                afresh = self.broker.enqueue(_afresh(letter.message, q_name(letter.queue_name)))
                 self._remove(letter)
+                self._log_requeued(afresh)
                 requeued += 1
         return requeued
 
@@ -219,6 +220,14 @@ class DeadLetters:
         delivery = self.log.get(message_id)
         if delivery is not None and delivery.status != "sent":
             self.log.purged(message_id)
+
+    def _log_requeued(self, message: dramatiq.Message[Any]) -> None:
+        """Written here, at once: the enqueue's own background record only ever creates one,
+        so that a late write never turns a dead or sent email back into ``queued``."""
+        try:
+            self.log.queued(message)
+        except Exception as err:  # the log is bookkeeping; the requeue itself went through
+            logger.warning("Could not log the requeue of %s: %s", message.message_id, err)
 
 
 def _matches(message: dramatiq.Message[Any], template: str | None, to: str | None) -> bool:

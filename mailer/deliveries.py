@@ -29,11 +29,14 @@ from mailer.settings import Settings
 
 #: ``queued`` (waiting in a queue, also after being put back or requeued), ``sending``,
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
-#: dead-letter queue, can be requeued) and ``failed`` (dead, then purged: nothing left to replay).
-STATUSES = ("queued", "sending", "sent", "retrying", "dead", "failed")
+#: dead-letter queue, can be requeued), ``failed`` (dead, then purged: nothing left to replay)
+#: and ``suppressed`` (every recipient is on the suppression list: deliberately not sent).
+STATUSES = ("queued", "sending", "sent", "retrying", "dead", "failed", "suppressed")
 #: Upper bounds of the send-latency histogram, in seconds (Prometheus ``le`` labels).
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MAX_ERROR_CHARS = 500
+# When a write may replace a record's status (the status script's last argument).
+_ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,9 @@ class DeliveryLog:
     # --- writing: one round trip per event ------------------------------------------------
 
     def queued(self, message: dramatiq.Message[Any]) -> None:
-        """The message was enqueued: a new record, or a dead one requeued.
-
-        Written off the caller's thread, it may land after a fast worker's own writes, so it
-        never replaces a live status, only none (new) or ``dead``/``failed`` (requeued).
-        """
-        self._event(message.message_id, "queued", *_describe(message), unless_live=True)
+        """A dead message was requeued: ``dead``/``failed`` become ``queued``, and a record
+        that a worker has made live since is left as it is."""
+        self._event(message.message_id, "queued", *_describe(message), only_if=_UNLESS_LIVE)
 
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
@@ -89,11 +89,11 @@ class DeliveryLog:
         self._event(message_id, "queued", None, {}, attempt=attempt, counts=counts, throttled=True)
 
     def settled(self, message_id: str, template: str, status: str, attempt: Attempt) -> None:
-        """An attempt ended: ``sent``, ``retrying`` or ``dead``."""
+        """An attempt ended: ``sent``, ``retrying``, ``dead`` or ``suppressed``."""
         fields = {"backend": attempt.backend or "", "error": attempt.error or ""}
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
-        event = {"sent": "sent", "retrying": "failed", "dead": "dead"}[status]
+        event = {"sent": "sent", "retrying": "failed", "dead": "dead"}.get(status, status)
         self._event(
             message_id,
             status,
@@ -107,8 +107,51 @@ class DeliveryLog:
     def purged(self, message_id: str) -> None:
         self._event(message_id, "failed", None, {})
 
+    def queued_all(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
+        """New messages, in one round trip (the caller's background writer's batch).
+
+        Written off the caller's thread, a record may land after a fast worker's own writes,
+        even after it went dead, so it is written only where there is no record yet.
+        """
+        with self._pipeline() as pipe:
+            for message in messages:
+                self._add_event(
+                    pipe, message.message_id, "queued", *_describe(message), only_if=_UNSEEN
+                )
+            self._execute(pipe)
+
     def _event(
         self,
+        message_id: str,
+        status: str,
+        created: float | None,
+        fields: dict[str, str],
+        indexes: Sequence[str] = (),
+        **details: Any,
+    ) -> None:
+        """One event, in one round trip; ``details`` as ``_add_event`` takes them."""
+        with self._pipeline() as pipe:
+            self._add_event(pipe, message_id, status, created, fields, indexes, **details)
+            self._execute(pipe)
+
+    def _pipeline(self) -> Any:
+        # EVALSHA inside the pipeline, the script loaded once per process: redis-py's Script
+        # in a pipeline asks SCRIPT EXISTS first on every execute.
+        if not self._script_loaded:
+            self.client.script_load(_SET_STATUS)
+            self._script_loaded = True
+        return self.client.pipeline(transaction=False)
+
+    def _execute(self, pipe: Any) -> None:
+        try:
+            pipe.execute()
+        except redis.exceptions.NoScriptError:  # Redis restarted and forgot it
+            self._script_loaded = False
+            raise
+
+    def _add_event(
+        self,
+        pipe: Any,
         message_id: str,
         status: str,
         created: float | None,
@@ -119,7 +162,7 @@ class DeliveryLog:
         counts: dict[tuple[str, str | None, str], int] | None = None,
         latency_s: float | None = None,
         throttled: bool = False,
-        unless_live: bool = False,
+        only_if: str = _ALWAYS,
     ) -> None:
         now = time.time()
         record = _record_key(message_id)
@@ -133,27 +176,16 @@ class DeliveryLog:
             json.dumps(fields),
             json.dumps(list(indexes)),
             int(throttled),
-            int(unless_live),
+            only_if,
         ]
-        # One round trip: EVALSHA inside the pipeline, the script loaded once per process.
-        # (redis-py's Script in a pipeline asks SCRIPT EXISTS first on every execute.)
-        if not self._script_loaded:
-            self.client.script_load(_SET_STATUS)
-            self._script_loaded = True
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._set_status.sha, len(keys), *keys, *args)
-            if attempt is not None:
-                pipe.rpush(record + ":attempts", json.dumps(_attempt_json(attempt)))
-                pipe.expire(record + ":attempts", self.retention_s)
-            for (event, backend, template), n in (counts or {}).items():
-                self._count(pipe, now, event, backend or "", template, n)
-            if latency_s is not None:
-                self._observe(pipe, latency_s)
-            try:
-                pipe.execute()
-            except redis.exceptions.NoScriptError:  # Redis restarted and forgot it
-                self._script_loaded = False
-                raise
+        pipe.evalsha(self._set_status.sha, len(keys), *keys, *args)
+        if attempt is not None:
+            pipe.rpush(record + ":attempts", json.dumps(_attempt_json(attempt)))
+            pipe.expire(record + ":attempts", self.retention_s)
+        for (event, backend, template), n in (counts or {}).items():
+            self._count(pipe, now, event, backend or "", template, n)
+        if latency_s is not None:
+            self._observe(pipe, latency_s)
 
     def _count(
         self, pipe: Any, now: float, event: str, backend: str, template: str, n: int
@@ -297,13 +329,15 @@ def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -
 # Moves the record between status indexes and updates it, atomically. The record keeps its
 # created_at (the index score); indexes older than the retention are trimmed as they are
 # touched. KEYS: the record, the index prefix. ARGV: id, status, now, created_at, retention,
-# fields as JSON, extra index keys as JSON, 1 to count a throttle, 1 to leave a live record be.
+# fields as JSON, extra index keys as JSON, 1 to count a throttle, and when to write: always,
+# 'unseen' (only a new record) or 'unless-live' (a new one, or one dead or failed).
 _SET_STATUS = """
 local record, prefix = KEYS[1], KEYS[2]
 local id, status, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
 local created = tonumber(redis.call('HGET', record, 'created_at') or ARGV[4])
 local old = redis.call('HGET', record, 'status')
-if ARGV[9] == '1' and old and old ~= 'dead' and old ~= 'failed' then
+local requeued = old == 'dead' or old == 'failed'
+if old and (ARGV[9] == 'unseen' or (ARGV[9] == 'unless-live' and not requeued)) then
   return old
 end
 local indexes = cjson.decode(ARGV[7])

@@ -30,7 +30,7 @@ from mailer import settings as mailer_settings
 from mailer.deliveries import Attempt, DeliveryLog, template_of
 from mailer.middleware.failures import describe
 from mailer.middleware.rate_limit import RateLimit
-from mailer.middleware.send_once import receipts_for_settings
+from mailer.middleware.send_once import SendOnce, receipts_for_settings, sends_email
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class LogDeliveries(Middleware):
     def after_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
     ) -> None:
-        if not _sends_email(broker, message):
+        if not sends_email(broker, message):
             return
         current = CurrentMessage.get_current_message()
         if current is not None and current.message_id == message.message_id:
@@ -63,7 +63,7 @@ class LogDeliveries(Middleware):
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
     ) -> None:
         self._local.outcome = None
-        if _sends_email(broker, message):
+        if sends_email(broker, message):
             self._local.started = time.monotonic()
             _safely(message, lambda log: log.sending(message))
 
@@ -75,7 +75,7 @@ class LogDeliveries(Middleware):
         result: object = None,
         exception: BaseException | None = None,
     ) -> None:
-        if _sends_email(broker, message):
+        if sends_email(broker, message):
             backend = (
                 getattr(exception, "backend", None)  # a send error names its backend
                 or RateLimit.current_backend()
@@ -100,7 +100,9 @@ class LogDeliveries(Middleware):
         _, exception, backend = outcome
         duration_s = time.monotonic() - getattr(self._local, "started", time.monotonic())
         if exception is None:
-            receipt = receipts_for_settings().get(message.message_id)
+            receipt = SendOnce.recorded(message.message_id) or receipts_for_settings().get(
+                message.message_id
+            )
             attempt = Attempt(
                 time.time(),
                 "sent",
@@ -146,29 +148,39 @@ class _QueuedWriter:
 
     def _run(self) -> None:
         while True:
-            message = self._queue.get()
-            _safely(message, functools.partial(_write_queued, message))
+            batch = [self._queue.get()]  # then whatever else is waiting, in one round trip
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            write = functools.partial(_write_queued, batch)
+            _safely(batch[0], write, more=len(batch) - 1)
             with self._idle:
-                self._pending -= 1
+                self._pending -= len(batch)
                 self._idle.notify_all()
 
 
-def _write_queued(message: dramatiq.Message[Any], log: DeliveryLog) -> None:
-    log.queued(message)
+#: Records written per round trip when sends come faster than one round trip each.
+_MAX_BATCH = 200
+
+
+def _write_queued(messages: list[dramatiq.Message[Any]], log: DeliveryLog) -> None:
+    log.queued_all(messages)
 
 
 _queued_writer = _QueuedWriter()
 flush_queued = _queued_writer.flush
 
 
-def _sends_email(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> bool:
-    return bool(broker.get_actor(message.actor_name).options.get("sends_email", False))
-
-
-def _safely(message: dramatiq.Message[Any], write: Callable[[DeliveryLog], None]) -> None:
+def _safely(
+    message: dramatiq.Message[Any], write: Callable[[DeliveryLog], None], *, more: int = 0
+) -> None:
     try:
         write(deliveries.for_settings(mailer_settings.current()))
     except Exception as err:  # the log must never break sending
+        others = f" and {more} more" if more else ""
         logger.warning(
-            "Could not log message %s: %s: %s", message.message_id, type(err).__name__, err
+            "Could not log message %s%s: %s: %s",
+            message.message_id,
+            others,
+            type(err).__name__,
+            err,
         )

@@ -91,9 +91,11 @@ def test_a_late_queued_record_never_replaces_a_live_status(stub_broker, log):
     assert flush_queued()
     [message] = [m for m in _queued_messages(stub_broker) if m.message_id == message_id]
     log.sending(message)
-    log.queued(message)  # the caller's write, landing after the worker's
+    log.queued_all([message])  # the caller's write, landing after the worker's
     assert log.get(message_id).status == "sending"
     log.settled(message_id, "welcome", "dead", Attempt(time.time(), "failed", "memory"))
+    log.queued_all([message])  # even later: a dead email is not made queued again
+    assert log.get(message_id).status == "dead"
     log.queued(message)  # requeued from the dead letters
     assert log.get(message_id).status == "queued"
 
