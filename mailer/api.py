@@ -9,7 +9,6 @@ the checks and one enqueue.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,12 +19,12 @@ from mailer import deliveries, store
 from mailer import settings as mailer_settings
 from mailer.actors import emails
 from mailer.addresses import parse_address, parse_addresses
-from mailer.checks import check_aware, check_key
+from mailer.checks import check_aware, check_json_object, check_key
 from mailer.deliveries import Delivery
 from mailer.errors import InvalidContext, ValidationError
 from mailer.idempotency import IdempotencyKeys
 from mailer.message import AttachmentLike, Email, check_attachments, check_headers
-from mailer.priorities import parse_priority
+from mailer.priorities import Priority, parse_priority
 from mailer.schedules import ScheduledEmail, ScheduleStore
 from mailer.templates import for_settings
 
@@ -170,7 +169,7 @@ def _message(
 ) -> dramatiq.Message[None]:
     """The checked message, ready to enqueue: every argument validated, nothing sent yet."""
     settings = mailer_settings.current()
-    checked_context = _check_context(context)
+    checked_context = check_context(context)
     for_settings(settings).check(template, checked_context)
     declared = emails.lookup(template)
     envelope = Email(
@@ -185,7 +184,15 @@ def _message(
         tags=[template],
     )
     level = declared.priority if priority is None else parse_priority(priority)
-    message = declared.actor.message(envelope.to_json(), checked_context)
+    return email_message(declared, level, envelope, checked_context)
+
+
+def email_message(
+    declared: emails.EmailType, level: Priority, envelope: Email, context: dict[str, Any]
+) -> dramatiq.Message[None]:
+    """The message ``declared``'s actor takes, on ``level``'s queue: built here alone, so
+    ``send_email`` and ``send_bulk`` queue the very same thing."""
+    message = declared.actor.message(envelope.to_json(), context)
     if level != declared.priority:
         message = message.copy(queue_name=level.queue_name)
     return message
@@ -203,13 +210,6 @@ def _enqueue(message: dramatiq.Message[None], when: datetime | None) -> None:
         ScheduleStore(store.client()).put(f"send_at:{message.message_id}", when, message)
 
 
-def _check_context(context: object) -> dict[str, Any]:
-    if context is None:
-        return {}
-    if not isinstance(context, Mapping):
-        raise InvalidContext("context", f"expected a mapping, got {type(context).__name__}")
-    try:
-        json.dumps(context, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise InvalidContext("context", f"must be JSON-serialisable: {err}") from None
-    return dict(context)
+def check_context(context: object) -> dict[str, Any]:
+    """The caller's context as the worker will see it, refused unless a JSON-safe mapping."""
+    return check_json_object(context, "context", InvalidContext)

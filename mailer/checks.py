@@ -4,11 +4,15 @@ with the same typed error."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from mailer.errors import InvalidKey, InvalidSendTime
+from mailer.errors import InvalidKey, InvalidSendTime, InvalidUserId, ValidationError
 
 MAX_KEY_LENGTH = 200
+MAX_USER_ID_LENGTH = 128
 
 
 def check_key(key: object, field: str) -> str:
@@ -32,3 +36,40 @@ def check_aware(value: object, field: str) -> datetime:
             field, "must be timezone-aware, e.g. datetime(..., tzinfo=timezone.utc)"
         )
     return value
+
+
+def check_user_id(user_id: object, field: str = "user_id") -> str:
+    """An application's user id, as text: an int or a string of 1 to 128 printable characters
+    without spaces, so it fits in a Redis key and a signed token unchanged."""
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        return str(user_id)
+    if not isinstance(user_id, str) or not user_id:
+        raise InvalidUserId(field, "must be a non-empty string or an int")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise InvalidUserId(field, f"must be at most {MAX_USER_ID_LENGTH} characters")
+    if not user_id.isprintable() or any(c.isspace() for c in user_id):
+        raise InvalidUserId(field, "must be printable text without spaces")
+    return user_id
+
+
+def check_json_object(
+    value: object,
+    field: str,
+    error: type[ValidationError],
+    *,
+    max_chars: int | None = None,
+) -> dict[str, Any]:
+    """A mapping as every reader of its JSON will see it (keys as text, tuples as lists);
+    ``error`` names ``field`` if it is not a mapping, not JSON, or longer than ``max_chars``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise error(field, f"expected a mapping, got {type(value).__name__}")
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise error(field, f"must be JSON-serialisable: {err}") from None
+    if max_chars is not None and len(encoded) > max_chars:
+        raise error(field, f"is {len(encoded)} characters as JSON, over {max_chars}")
+    plain: dict[str, Any] = json.loads(encoded)
+    return plain

@@ -17,7 +17,12 @@ to the dead-letter queue at once because retrying cannot help::
     │   │   └── AttachmentTooLarge
     │   ├── InvalidPriority
     │   ├── InvalidSendTime
-    │   └── InvalidKey
+    │   ├── InvalidKey
+    │   ├── UnknownTopic             nobody subscribes to the topic published
+    │   ├── InvalidPayload
+    │   ├── InvalidUserId
+    │   └── InvalidNotification
+    ├── InvalidToken                 a signed token is forged, expired or meant for another use
     ├── RenderError                  a template failed to render in the worker (permanent)
     └── SendError                    the backend could not deliver
         ├── TransientSendError       retry later: 4xx SMTP, timeouts, 429, 5xx APIs
@@ -38,9 +43,13 @@ __all__ = [
     "InvalidContext",
     "InvalidHeader",
     "InvalidKey",
+    "InvalidNotification",
+    "InvalidPayload",
     "InvalidPriority",
     "InvalidSendTime",
     "InvalidTemplateName",
+    "InvalidToken",
+    "InvalidUserId",
     "MailerError",
     "MissingContext",
     "PermanentSendError",
@@ -49,6 +58,7 @@ __all__ = [
     "Throttled",
     "TransientSendError",
     "UnknownTemplate",
+    "UnknownTopic",
     "ValidationError",
 ]
 
@@ -127,17 +137,52 @@ class InvalidKey(ValidationError):
     """An idempotency or schedule key that is empty, too long, or not printable text."""
 
 
+class UnknownTopic(ValidationError):
+    """An event published to a topic no subscriber listens to (a typo, or a flow switched off)."""
+
+
+class InvalidPayload(ValidationError):
+    """An event's payload that is not a JSON object."""
+
+
+class InvalidUserId(ValidationError):
+    """A user id that is empty, too long, or not plain printable text."""
+
+
+class InvalidNotification(ValidationError):
+    """A notification's title, body, url or kind that cannot be stored or shown."""
+
+
+class InvalidToken(MailerError):
+    """A signed token (unsubscribe link, notification stream) that fails its check.
+
+    The message says why in general terms only; it never echoes the token or the key.
+    """
+
+
 class RenderError(MailerError):
     """A template failed in the worker; the same input would fail again, so it is not retried."""
 
 
 class SendError(MailerError):
-    """A backend failed to deliver; ``status`` and ``detail`` are the provider's own answer."""
+    """A backend failed to deliver; ``status`` and ``detail`` are the provider's own answer.
 
-    def __init__(self, backend: str, detail: str, *, status: int | str | None = None) -> None:
+    ``bounced`` lists the addresses the provider refused for good (an SMTP 5xx to ``RCPT``):
+    the worker puts them on the suppression list.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        detail: str,
+        *,
+        status: int | str | None = None,
+        bounced: tuple[str, ...] = (),
+    ) -> None:
         self.backend = backend
         self.detail = detail
         self.status = status
+        self.bounced = bounced
         super().__init__(backend, detail, status)
 
     def __str__(self) -> str:

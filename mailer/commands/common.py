@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from datetime import datetime, timezone
+from typing import Any
 
-from mailer.errors import ConfigurationError
+from mailer.errors import ConfigurationError, InvalidContext
 
 
 def positive_int(text: str) -> int:
@@ -23,6 +26,11 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cells).rstrip())
 
 
+def format_utc(epoch_s: float) -> str:
+    """UTC to the second, as provider logs show it."""
+    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def redis_failed(doing: str, err: Exception) -> int:
     """Exit status 1 with one line: redis-py names host and port, never the password."""
     print(f"mailer: {doing}: {type(err).__name__}: {err}", file=sys.stderr)
@@ -35,3 +43,16 @@ def port_from_env() -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigurationError("PORT", f"must be a port number (1-65535), not {raw!r}")
     return int(raw)
+
+
+def json_object_arg(text: str | None, option: str = "--context") -> dict[str, Any]:
+    """A JSON object given on the command line; ``InvalidContext`` naming the option."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidContext(option, f"not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InvalidContext(option, f"must be a JSON object, not {type(value).__name__}")
+    return value

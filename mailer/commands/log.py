@@ -13,7 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mailer.commands.common import positive_int, print_table, redis_failed
+from mailer.commands.common import format_utc, positive_int, print_table, redis_failed
 
 if TYPE_CHECKING:
     from mailer.deliveries import Delivery
@@ -68,7 +68,7 @@ def _hours_ago(hours: int) -> datetime:
 
 def _row(delivery: Delivery) -> tuple[str, ...]:
     return (
-        _when(delivery.created_at),
+        format_utc(delivery.created_at),
         delivery.status + (f" ({delivery.throttled} throttled)" if delivery.throttled else ""),
         delivery.template,
         ", ".join(delivery.to),
@@ -82,14 +82,10 @@ def _show(delivery: Delivery) -> None:
     print(f"message   {delivery.message_id}")
     print(f"template  {delivery.template} on {delivery.queue_name}")
     print(f"to        {', '.join(delivery.to)}")
-    print(f"status    {delivery.status}, queued {_when(delivery.created_at)}")
+    print(f"status    {delivery.status}, queued {format_utc(delivery.created_at)}")
     if delivery.backend:
         print(f"backend   {delivery.backend}  provider id {delivery.provider_id or '-'}")
     for attempt in delivery.attempts:
         detail = attempt.provider_id if attempt.outcome == "sent" else attempt.error
         backend = attempt.backend or "-"
-        print(f"  {_when(attempt.at)}  {attempt.outcome:9}  {backend:8}  {detail or ''}")
-
-
-def _when(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"  {format_utc(attempt.at)}  {attempt.outcome:9}  {backend:8}  {detail or ''}")
