@@ -17,6 +17,10 @@ from mailer.addresses import parse_address
 from mailer.errors import ConfigurationError, ValidationError
 
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+#: What ``publish`` does with a topic nobody subscribes to: raise ``UnknownTopic``, or log it.
+UNKNOWN_TOPIC_MODES = ("error", "ignore")
+#: A secret shorter than this is guessable by brute force offline from one signed link.
+MIN_SECRET_KEY_CHARS = 32
 _DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
@@ -52,6 +56,18 @@ class Settings:
     stats_interval_s: float = 30.0
     dashboard_user: str | None = None
     dashboard_password: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+    event_modules: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+    unknown_topics: str = "error"
+    admin_users: tuple[str, ...] = ()
+    admin_users_source: str | None = None
+    users_source: str | None = None
+    newsletter_source: str | None = None
+    notifications_per_user: int = 200
+    notification_token_ttl_s: int = 24 * 3600
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +107,22 @@ class Settings:
             stats_interval_s=env.number("MAILER_STATS_INTERVAL", cls.stats_interval_s),
             dashboard_user=env.optional("MAILER_DASHBOARD_USER"),
             dashboard_password=env.optional("MAILER_DASHBOARD_PASSWORD"),
+            secret_key=env.optional("MAILER_SECRET_KEY"),
+            public_url=env.url("MAILER_PUBLIC_URL"),
+            event_modules=env.names("MAILER_EVENT_MODULES"),
+            flows=env.names("MAILER_FLOWS"),
+            unknown_topics=env.choice("MAILER_UNKNOWN_TOPICS", UNKNOWN_TOPIC_MODES, "error"),
+            admin_users=env.names("MAILER_ADMIN_USERS"),
+            admin_users_source=env.source("MAILER_ADMIN_USERS_SOURCE"),
+            users_source=env.source("MAILER_USERS_SOURCE"),
+            newsletter_source=env.source("MAILER_NEWSLETTER_SOURCE"),
+            notifications_per_user=env.integer(
+                "MAILER_NOTIFICATIONS_PER_USER", cls.notifications_per_user, low=1, high=100_000
+            ),
+            notification_token_ttl_s=env.integer(
+                "MAILER_NOTIFICATION_TOKEN_TTL", cls.notification_token_ttl_s, low=60
+            ),
+            cors_origins=tuple(url for url in env.names("MAILER_CORS_ORIGINS")),
         )
         settings.check()
         return settings
@@ -131,6 +163,15 @@ class Settings:
         # shorter timeout would hand a live worker's messages to another one.
         if self.heartbeat_timeout_s < 5:
             raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            raise ConfigurationError(
+                "MAILER_SECRET_KEY", f"must be at least {MIN_SECRET_KEY_CHARS} characters long"
+            )
+        for origin in self.cors_origins:
+            if not _is_origin(origin):
+                raise ConfigurationError(
+                    "MAILER_CORS_ORIGINS", f"{origin!r} is not an origin like https://app.example"
+                )
         try:
             parse_address(self.from_email, "MAILER_FROM")
         except ValidationError as err:
@@ -201,6 +242,30 @@ class _Env:
         except ValidationError as err:
             raise ConfigurationError(name, err.problem) from None
 
+    def names(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list, blanks dropped: ``a, b,`` is ``("a", "b")``."""
+        return tuple(part.strip() for part in self.text(name, "").split(",") if part.strip())
+
+    def url(self, name: str) -> str | None:
+        """An http(s) base URL, without its trailing slash."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(name, f"must be an http:// or https:// URL, not {raw!r}")
+        return raw.rstrip("/")
+
+    def source(self, name: str) -> str | None:
+        """``package.module:callable``, imported where it is used (the worker, the web app)."""
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        module, colon, attribute = raw.partition(":")
+        if not colon or not _is_dotted(module) or not _is_dotted(attribute):
+            raise ConfigurationError(name, f"expected package.module:callable, got {raw!r}")
+        return raw
+
     def number(self, name: str, default: float) -> float:
         raw = self.optional(name)
         if raw is None:
@@ -218,6 +283,15 @@ class _Env:
         if not path.is_dir():
             raise ConfigurationError(name, f"{raw!r} is not a directory")
         return path
+
+
+def _is_dotted(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def _is_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
 
 
 def _lower(value: str | None) -> str | None:
