@@ -13,22 +13,32 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import SkipMessage
 
-from mailer import failover
+from mailer import deliveries, failover, suppression
 from mailer import settings as mailer_settings
 from mailer.backends import Backend, create_backend
-from mailer.errors import MailerError, PermanentSendError, Throttled, TransientSendError
+from mailer.deliveries import Attempt
+from mailer.errors import (
+    MailerError,
+    PermanentSendError,
+    SendError,
+    Throttled,
+    TransientSendError,
+)
 from mailer.idempotency import Receipt
 from mailer.message import Email
 from mailer.middleware.rate_limit import RateLimit
-from mailer.middleware.send_once import receipts_for_settings
+from mailer.middleware.send_once import SendOnce
 from mailer.middleware.shutdown import provider_call
 from mailer.settings import Settings
 from mailer.templates import for_settings
+from mailer.unsubscribe import list_headers, unsubscribe_url
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +50,25 @@ def deliver(
     envelope: Mapping[str, Any],
     context: Mapping[str, Any],
     message: dramatiq.Message[Any],
+    *,
+    transactional: bool = False,
 ) -> Receipt:
     """Render ``template`` into the envelope, send it and record the provider's confirmation.
 
     The sender defaults to this process's ``MAILER_FROM``: the worker's settings are the ones
     the provider knows (a verified SES identity, an SMTP account), not the web process's.
     Raises ``Deferred`` when the rate limit is full or the provider throttles: the message
-    waits, it does not fail.
+    waits, it does not fail. Unless the type is ``transactional``, suppressed recipients are
+    dropped first (``SkipMessage`` when none of ``to`` is left) and the email gets its
+    one-click unsubscribe link.
     """
     settings = mailer_settings.current()
     message_id = message.message_id
     email = Email.from_json(envelope)
     email.from_email = email.from_email or settings.from_email
     email.message_id = message_id
+    if not transactional:
+        context = _for_subscribers(settings, template, email, context, message_id)
     backend_name = failover.for_settings(settings).choose()
     try:
         rendered = for_settings(settings).render(template, context)
@@ -68,7 +84,7 @@ def deliver(
         outcome = "will be retried" if retried else "will not be retried"
         logger.warning("Failed %s message %s, %s: %s", template, message_id, outcome, err)
         raise
-    receipt = receipts_for_settings(settings).record(message_id, backend_name, provider_id)
+    receipt = SendOnce.record(message_id, backend_name, provider_id)
     logger.info(
         "Sent %s message %s to %d recipient(s) via %s (provider id %s).",
         template,
@@ -78,6 +94,41 @@ def deliver(
         provider_id,
     )
     return receipt
+
+
+def _for_subscribers(
+    settings: Settings,
+    template: str,
+    email: Email,
+    context: Mapping[str, Any],
+    message_id: str,
+) -> Mapping[str, Any]:
+    """Drop suppressed recipients, then add the unsubscribe link to headers and context."""
+    recipients = [*email.to, *email.cc, *email.bcc]
+    dropped = suppression.for_settings(settings.redis_url).suppressed(recipients)
+    if dropped:
+        email.to, email.cc, email.bcc = (
+            [a for a in field if a not in dropped] for field in (email.to, email.cc, email.bcc)
+        )
+    if not email.to:
+        _skip_suppressed(settings, template, message_id, sorted(dropped))
+    url = unsubscribe_url(settings, email.to[0])
+    if url is None:
+        return context
+    if not any(name.lower() == "list-unsubscribe" for name in email.headers):
+        email.headers.update(list_headers(url))  # an app's own unsubscribe header wins
+    return {"unsubscribe_url": url, **context}
+
+
+def _skip_suppressed(
+    settings: Settings, template: str, message_id: str, addresses: list[str]
+) -> None:
+    """Log the message as ``suppressed`` and end it without sending or retrying."""
+    note = f"suppressed: {', '.join(addresses)}"
+    attempt = Attempt(time.time(), "suppressed", error=note)
+    deliveries.for_settings(settings).settled(message_id, template, "suppressed", attempt)
+    logger.info("Skipped %s message %s: every recipient is suppressed.", template, message_id)
+    raise SkipMessage(note)
 
 
 def _send(settings: Settings, backend_name: str, email: Email) -> str:
@@ -95,12 +146,27 @@ def _send(settings: Settings, backend_name: str, email: Email) -> str:
         raise
     except TransientSendError as err:
         circuit.failed(backend_name, str(err))
+        _suppress_bounced(settings, err)
         raise
-    except PermanentSendError:
+    except PermanentSendError as err:
         circuit.succeeded(backend_name)
+        _suppress_bounced(settings, err)
         raise
     circuit.succeeded(backend_name)
     return provider_id
+
+
+def _suppress_bounced(settings: Settings, err: SendError) -> None:
+    """Addresses the provider refused for good get no more news (transactional mail still
+    tries them: a typo fixed on the account clears it with ``mailer suppress remove``)."""
+    if not err.bounced:
+        return
+    try:
+        suppression.for_settings(settings.redis_url).add(err.bounced, "bounced")
+    except Exception as failure:  # bookkeeping must not hide the send's own error
+        logger.warning("Could not suppress %s: %s", ", ".join(err.bounced), failure)
+        return
+    logger.info("Suppressed %s: the provider refused them for good.", ", ".join(err.bounced))
 
 
 def thread_backend(settings: Settings, name: str | None = None) -> Backend:

@@ -4,6 +4,9 @@ Adding a type is a template folder plus one line below. Template folders the app
 adds under ``MAILER_TEMPLATES_DIR`` without a line here are declared at ``normal`` priority,
 in the web process and the worker alike, so both agree on their actors.
 
+Types a person asked for themselves are declared ``transactional``: the suppression list
+does not stop them and they carry no unsubscribe link (see ``mailer.suppression``).
+
 Transient send errors retry with exponential backoff; permanent ones and render errors are in
 the actors' ``throws``, so the message fails at once and lands in the dead-letter queue. A
 provider's throttling is neither: the message is put back for later with its retries intact.
@@ -35,6 +38,7 @@ class EmailType:
     name: str
     priority: Priority
     actor: dramatiq.Actor[..., None]
+    transactional: bool
 
 
 EMAIL_TYPES: dict[str, EmailType] = {}
@@ -47,6 +51,7 @@ def email_type(
     max_retries: int = 8,
     min_backoff_ms: int = 15_000,
     max_backoff_ms: int = 3_600_000,
+    transactional: bool = False,
 ) -> EmailType:
     """Declare the actor ``send_<name>`` that renders and sends the ``name`` template."""
     level = LEVELS[priority]
@@ -55,7 +60,7 @@ def email_type(
         message = CurrentMessage.get_current_message()
         assert message is not None, "the CurrentMessage middleware is on mailer's broker"
         try:
-            deliver(name, envelope, context, message)
+            deliver(name, envelope, context, message, transactional=transactional)
         except Deferred as deferred:
             put_back(actor.broker, message, deferred)
 
@@ -70,7 +75,7 @@ def email_type(
         throws=_NEVER_RETRIED,
         sends_email=True,
     )
-    declared = EMAIL_TYPES[name] = EmailType(name, level, actor)
+    declared = EMAIL_TYPES[name] = EmailType(name, level, actor, transactional)
     return declared
 
 
@@ -84,15 +89,18 @@ def lookup(name: str) -> EmailType:
 
 # Sign-in flows: a user is waiting on these, so they jump every queue and retry hard.
 password_reset = email_type(
-    "password_reset", priority="critical", max_retries=12, min_backoff_ms=2_000
+    "password_reset", priority="critical", max_retries=12, min_backoff_ms=2_000, transactional=True
 )
-verify_email = email_type("verify_email", priority="critical", max_retries=12, min_backoff_ms=2_000)
-welcome = email_type("welcome", priority="high", min_backoff_ms=5_000)
+verify_email = email_type(
+    "verify_email", priority="critical", max_retries=12, min_backoff_ms=2_000, transactional=True
+)
+welcome = email_type("welcome", priority="high", min_backoff_ms=5_000, transactional=True)
 appointment_confirmation = email_type(
-    "appointment_confirmation", priority="high", min_backoff_ms=5_000
+    "appointment_confirmation", priority="high", min_backoff_ms=5_000, transactional=True
 )
-appointment_reminder = email_type("appointment_reminder", priority="normal")
-admin_alert = email_type("admin_alert", priority="normal")
+appointment_reminder = email_type("appointment_reminder", priority="normal", transactional=True)
+admin_alert = email_type("admin_alert", priority="normal", transactional=True)
+# News: suppressed addresses are skipped, and every email carries a one-click unsubscribe.
 new_post = email_type("new_post", priority="low", max_retries=5, min_backoff_ms=60_000)
 
 

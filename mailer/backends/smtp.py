@@ -164,14 +164,14 @@ class SMTPBackend(Backend):
         if isinstance(err, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in err.recipients.values()]
             status = next((code for code in codes if 400 <= code < 500), codes[0])
-            kind = _kind(status)
             detail = "every recipient was refused: " + _describe(err.recipients)
-        elif isinstance(err, smtplib.SMTPResponseException):
-            kind, status, detail = _kind(err.smtp_code), err.smtp_code, _text(err.smtp_error)
-        else:
-            kind = PermanentSendError if _unfixable(err) else TransientSendError
-            status, detail = None, f"{self._server}: {str(err) or type(err).__name__}"
-        return kind(_NAME, self._scrub(detail), status=status)
+            bounced = tuple(a for a, (code, _) in err.recipients.items() if 500 <= code < 600)
+            return _kind(status)(_NAME, self._scrub(detail), status=status, bounced=bounced)
+        if isinstance(err, smtplib.SMTPResponseException):
+            kind = _kind(err.smtp_code)
+            return kind(_NAME, self._scrub(_text(err.smtp_error)), status=err.smtp_code)
+        kind = PermanentSendError if _unfixable(err) else TransientSendError
+        return kind(_NAME, self._scrub(f"{self._server}: {str(err) or type(err).__name__}"))
 
     def _scrub(self, text: str) -> str:
         """Mask the credentials, in case a server echoes them back in its answer."""

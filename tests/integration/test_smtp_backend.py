@@ -301,3 +301,13 @@ def test_starttls_not_offered_is_permanent(smtp_sink: SMTPSink) -> None:
         backend.send(make_email())
 
     assert "STARTTLS" in caught.value.detail
+
+
+def test_the_recipients_refused_for_good_are_named_as_bounced(smtp_sink: SMTPSink) -> None:
+    smtp_sink.reject_recipient("ann@example.com")
+    smtp_sink.reject_recipient("bob@example.com", "450 4.2.1 Mailbox busy")
+
+    with pytest.raises(TransientSendError) as caught, SMTPBackend(settings_for(smtp_sink)) as b:
+        b.send(make_email(to=["ann@example.com", "bob@example.com"]))
+
+    assert caught.value.bounced == ("ann@example.com",)  # bob's refusal may pass later

@@ -60,12 +60,13 @@ def test_overview_counts_the_last_day_per_type(
     client: Client, dashboard_settings: Settings
 ) -> None:
     log = deliveries.for_settings(dashboard_settings)
-    for status in ("sent", "sent", "dead"):
+    for status in ("sent", "sent", "dead", "suppressed"):
         log.settled(f"id-{time.time_ns()}", "welcome", status, Attempt(time.time(), status))
     page = client.get("/").body
     row = re.search(r'deliveries\?template=welcome">welcome</a></td>(.*?)</tr>', page, re.S)
     assert row is not None
-    assert re.findall(r'<td class="n">(\d+)</td>', row[1]) == ["2", "0", "1", "0"]
+    # sent, failed, dead, throttled, suppressed
+    assert re.findall(r'<td class="n">(\d+)</td>', row[1]) == ["2", "0", "1", "0", "1"]
 
 
 # --- search -----------------------------------------------------------------------------

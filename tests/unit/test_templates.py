@@ -158,10 +158,10 @@ def test_css_is_inlined(tmp_path: Path, bundled: Templates) -> None:
 
 
 def test_derived_text_keeps_the_links(bundled: Templates) -> None:
-    assert not (BUNDLED_DIR / "new_post" / "body.txt").exists()
-    text = bundled.render("new_post", MINIMAL_CONTEXTS["new_post"]).text
-    assert "https://example.com/p/1" in text
-    assert "Read the full post" in text and "A first post." in text
+    assert not (BUNDLED_DIR / "welcome" / "body.txt").exists()
+    context = {**MINIMAL_CONTEXTS["welcome"], "login_url": "https://example.com/login"}
+    text = bundled.render("welcome", context).text
+    assert "https://example.com/login" in text and "Get started" in text
     assert "<" not in text and "  \n" not in text
 
 

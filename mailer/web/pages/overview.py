@@ -10,7 +10,7 @@ from mailer.web.pages import Services
 from mailer.web.render import page
 
 #: The events the log counts per hour: what the overview's columns show.
-EVENTS = ("sent", "failed", "dead", "throttled")
+EVENTS = ("sent", "failed", "dead", "throttled", "suppressed")
 HOURS = 24
 
 

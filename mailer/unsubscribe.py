@@ -1,0 +1,42 @@
+"""One-click unsubscribe (RFC 8058): the link every non-transactional email carries.
+
+Gmail and Yahoo require bulk senders to offer it, and a mailbox provider shows it as an
+"Unsubscribe" button beside the sender's name. The email carries::
+
+    List-Unsubscribe: <https://app.example/unsubscribe/TOKEN>
+    List-Unsubscribe-Post: List-Unsubscribe=One-Click
+
+and the provider POSTs ``List-Unsubscribe=One-Click`` to that URL, with no cookies and no
+page in between. The token is the recipient's address signed under ``MAILER_SECRET_KEY``,
+so the endpoint (``mailer.web.unsubscribe``) needs no database of issued links and a forged
+or altered link is refused. The same URL is given to templates as ``unsubscribe_url``.
+"""
+
+from __future__ import annotations
+
+from mailer.errors import InvalidToken
+from mailer.settings import Settings
+from mailer.signing import signer_for
+from mailer.suppression import normalise
+
+PURPOSE = "unsubscribe"
+PATH_PREFIX = "/unsubscribe/"
+
+
+def unsubscribe_url(settings: Settings, address: str) -> str | None:
+    """The link for ``address``; None until ``MAILER_PUBLIC_URL`` and the secret are set."""
+    if not (settings.public_url and settings.secret_key):
+        return None
+    token = signer_for(settings, PURPOSE).sign(normalise(address))
+    return f"{settings.public_url}{PATH_PREFIX}{token}"
+
+
+def list_headers(url: str) -> dict[str, str]:
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def address_of(settings: Settings, token: str) -> str:
+    """The address a link was made for; ``InvalidToken`` for a forged or altered one."""
+    if not token or len(token) > 1_000:
+        raise InvalidToken("the link is incomplete")
+    return signer_for(settings, PURPOSE).unsign(token)
