@@ -1,0 +1,66 @@
+"""A Dramatiq message's JSON built from parts, for the many messages of one bulk send.
+
+Every recipient's message of a newsletter is the same but for the address, maybe a context,
+and its ids. Encoding the shared parts once and putting each recipient's in by string makes
+the same bytes ``dramatiq.Message(...).encode()`` would, at a third of the cost, which is most
+of what queueing 100,000 messages costs in Python.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import uuid
+from typing import Any
+
+ENCODE = functools.partial(json.dumps, separators=(",", ":"))  # as dramatiq's JSONEncoder
+
+
+class MessageParts:
+    """A message's JSON in pieces: what every recipient's message shares, encoded once.
+
+    ``message(...)`` puts a recipient's address, context (None: the shared one) and ids in;
+    the result decodes to exactly the dict Dramatiq's encoder makes of a ``Message``.
+    """
+
+    def __init__(self, prototype: dict[str, Any], bulk_id: str) -> None:
+        self.queue_name: str = prototype["queue_name"]
+        envelope, context = prototype["args"]
+        rest = {k: v for k, v in envelope.items() if k != "to"}
+        self.envelope_rest = ENCODE(rest)[1:]  # '"from_email":...}', after the "to" field
+        self.context = ENCODE(context)
+        self.head = (
+            f'{{"queue_name":{ENCODE(self.queue_name)},'
+            f'"actor_name":{ENCODE(prototype["actor_name"])},"args":[{{"to":'
+        )
+        self.kwargs = ENCODE(prototype["kwargs"])
+        self.bulk_option = ENCODE(bulk_id)
+
+    def message(
+        self, to: str, context: dict[str, Any] | None, message_id: str, redis_id: str, at_ms: int
+    ) -> bytes:
+        comma = "," if self.envelope_rest != "}" else ""
+        own = self.context if context is None else ENCODE(context)
+        options = f'{{"bulk_id":{self.bulk_option},"redis_message_id":"{redis_id}"}}'
+        return (
+            f"{self.head}{json_list(to)}{comma}{self.envelope_rest},{own}],"
+            f'"kwargs":{self.kwargs},"options":{options},'
+            f'"message_id":"{message_id}","message_timestamp":{at_ms}}}'
+        ).encode()
+
+
+def json_list(text: str) -> str:
+    """``json.dumps([text])``, without the encoder for the usual plain address."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'["{text}"]'
+    return ENCODE([text])
+
+
+def uuid5(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))`` at a third of the cost: it runs per recipient."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
