@@ -3,13 +3,16 @@
 ::
 
     /healthz          the platform's health check, open (mailer.web.health)
+    /unsubscribe/...  one-click unsubscribe links, open: the signed link is the credential
+    /notifications/stream   a user's notifications, live (Server-Sent Events), for the app's
+                      pages; open, with the signed per-user token the app issued
     /                 the last 24 hours per hour and per email type
     /deliveries       the delivery log, searched; /deliveries/<id>: one message in full
     /dead-letters     dead letters by queue, type, error or recipient; requeue or delete them
     /queues/...       dramatiq-dashboard: queues, delayed and dead messages, one at a time
     /metrics          Prometheus text (mailer.web.metrics)
 
-Everything but ``/healthz`` needs the Basic-auth account ``MAILER_DASHBOARD_USER`` /
+Everything else needs the Basic-auth account ``MAILER_DASHBOARD_USER`` /
 ``MAILER_DASHBOARD_PASSWORD``; without one the dashboard refuses to start, unless told it is
 serving one developer's machine (``mailer dashboard --unauthenticated-local``).
 """
@@ -28,7 +31,7 @@ from mailer.broker import broker
 from mailer.dead_letters import DeadLetters
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
-from mailer.web import health
+from mailer.web import health, notifications, unsubscribe
 from mailer.web.auth import BasicAuth
 from mailer.web.csrf import CSRFGuard
 from mailer.web.headers import with_security_headers
@@ -41,6 +44,7 @@ __all__ = ["app", "make_app"]
 
 QUEUES_PREFIX = "/queues"
 HEALTH_PATH = "/healthz"
+UNSUBSCRIBE_PREFIX = "/unsubscribe/"
 
 
 def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGIApp:
@@ -61,7 +65,7 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
     pages: WSGIApp = CSRFGuard(Router(services, mounts), own_token_prefixes=(QUEUES_PREFIX,))
     if credentials is not None:
         pages = BasicAuth(pages, *credentials)
-    return with_security_headers(_health_open(pages))
+    return with_security_headers(_public_first(settings, pages))
 
 
 def _credentials(settings: Settings, allow_unauthenticated: bool) -> tuple[str, str] | None:
@@ -80,15 +84,34 @@ def _credentials(settings: Settings, allow_unauthenticated: bool) -> tuple[str, 
     )
 
 
-def _health_open(pages: WSGIApp) -> WSGIApp:
-    """The platform's health check answers without credentials; everything else is ``pages``."""
+def _public_first(settings: Settings, pages: WSGIApp) -> WSGIApp:
+    """The endpoints a platform or a recipient reaches without the operators' account (each
+    checks its own credential, if any); everything else is ``pages``."""
+    signed = _signed_endpoints(settings)
 
     def route(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH:
+        path = environ.get("PATH_INFO") or "/"
+        if path == HEALTH_PATH:
             return health.app(environ, start_response)
+        if path.startswith(UNSUBSCRIBE_PREFIX):
+            return signed[UNSUBSCRIBE_PREFIX](environ, start_response)
+        if path == notifications.STREAM_PATH:
+            return signed[notifications.STREAM_PATH](environ, start_response)
         return pages(environ, start_response)
 
     return route
+
+
+def _signed_endpoints(settings: Settings) -> dict[str, WSGIApp]:
+    """The endpoints whose credential is a token signed with ``MAILER_SECRET_KEY``; without
+    the key they say so (503), and the dashboard itself still serves the operators."""
+    if not settings.secret_key:
+        missing = text(503, "This endpoint needs MAILER_SECRET_KEY to be set.\n")
+        return {UNSUBSCRIBE_PREFIX: missing, notifications.STREAM_PATH: missing}
+    return {
+        UNSUBSCRIBE_PREFIX: unsubscribe.app_for(settings),
+        notifications.STREAM_PATH: notifications.stream_app(settings),
+    }
 
 
 def _metrics(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

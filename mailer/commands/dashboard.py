@@ -12,11 +12,14 @@ import logging
 import sys
 from typing import Any
 
-from mailer.commands.common import port_from_env
+from mailer.commands.common import port_from_env, positive_int
 from mailer.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_HOST = "0.0.0.0"
+#: Each browser tab with a notification stream open holds a thread while it waits; the rest
+#: of the dashboard needs a handful. Beyond this, run it under gunicorn with gevent workers.
+DEFAULT_THREADS = 64
 _LOOPBACK_NAMES = frozenset({LOOPBACK, "localhost", "::1"})
 
 
@@ -33,7 +36,7 @@ def _dashboard(args: argparse.Namespace) -> int:
         print(f"mailer: the dashboard is open to anyone on this machine ({host})", file=sys.stderr)
     # INFO, so the log shows waitress's "Serving on ..." line.
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    waitress.serve(app, host=host, port=port, threads=4)
+    waitress.serve(app, host=host, port=port, threads=args.threads)
     return 0
 
 
@@ -59,5 +62,12 @@ def register(commands: Any) -> None:
         "--unauthenticated-local",
         action="store_true",
         help=f"no login, for a developer's machine: serves on {LOOPBACK} only",
+    )
+    dashboard.add_argument(
+        "--threads",
+        type=positive_int,
+        default=DEFAULT_THREADS,
+        help=f"requests served at once; each open notification stream holds one "
+        f"(default {DEFAULT_THREADS})",
     )
     dashboard.set_defaults(run=_dashboard)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,12 @@ from mailer import send_email
 from mailer.deliveries import DeliveryLog
 from mailer.embedded_redis import free_port
 from mailer.store import client as redis_client
-from tests.support.browser import browser
+from tests.support.ports import wait_for_port
 from tests.support.smtp_server import MAILBOX_UNAVAILABLE, SMTPSink, smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until
 
 pytestmark = pytest.mark.integration
-__all__ = ["browser", "smtp_sink"]  # fixtures, imported for pytest to find
+__all__ = ["smtp_sink"]  # a fixture, imported for pytest to find
 
 USER, PASSWORD = "ops", "a long dashboard passphrase"
 TIMEOUT_MS = 10_000
@@ -48,7 +47,7 @@ def dashboard_url() -> Iterator[str]:
         text=True,
     )
     try:
-        _wait_for_port(process, port)
+        wait_for_port(process, port, "the dashboard")
         yield f"http://127.0.0.1:{port}"
     finally:
         process.send_signal(signal.SIGINT)
@@ -57,20 +56,6 @@ def dashboard_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-
-
-def _wait_for_port(process: subprocess.Popen[str], port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output, _ = process.communicate()
-            pytest.fail(f"the dashboard exited with {process.returncode}:\n{output}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"the dashboard did not listen on {port}")
 
 
 def _playwright_error() -> type[Exception]:

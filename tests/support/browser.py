@@ -1,11 +1,7 @@
 """A real browser for tests of pages: Debian's headless Chromium, driven by Playwright.
 
-Import the fixture into a test module and name it in ``__all__``::
-
-    from tests.support.browser import browser
-
-    __all__ = ["browser"]
-
+The integration tests' conftest provides the fixture to every module there: Playwright's
+sync API runs one instance per thread, so two modules each importing it would clash.
 ``browser`` is one Chromium for the session; each test opens its own context (cookies,
 credentials) with ``browser.new_context(...)``. Playwright's own browser downloads are not
 used: the system's ``/usr/bin/chromium`` is (``apt-get install chromium``), which keeps the

@@ -63,7 +63,7 @@ def test_unauthenticated_local_serves_on_the_loopback_only(
     no_account: None, served: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run("--unauthenticated-local", "--port", "8123") == 0
-    assert served == [{"host": "127.0.0.1", "port": 8123, "threads": 4}]
+    assert served == [{"host": "127.0.0.1", "port": 8123, "threads": 64}]
     assert "open to anyone on this machine" in capsys.readouterr().err
 
 
@@ -80,7 +80,7 @@ def test_with_an_account_it_listens_everywhere_on_port_from_the_environment(
 ) -> None:
     monkeypatch.setenv("PORT", "5050")
     assert run() == 0
-    assert served == [{"host": "0.0.0.0", "port": 5050, "threads": 4}]
+    assert served == [{"host": "0.0.0.0", "port": 5050, "threads": 64}]
 
 
 def test_the_password_is_never_printed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailer.settings import Settings
 from mailer.web import csrf
 from tests.unit.test_dashboard import Client, client, dashboard_settings
 
@@ -109,3 +110,30 @@ def test_metrics_sit_behind_the_account(client: Client) -> None:
     answer = client.get("/metrics")
     assert answer.status == 200
     assert "# TYPE mailer_emails_total counter" in answer.body
+
+
+# --- the public endpoints ----------------------------------------------------------------
+
+
+def test_signed_endpoints_without_a_secret_key_say_so(client: Client) -> None:
+    for path in ("/unsubscribe/abc.def.ghi", "/notifications/stream?token=x"):
+        answer = client.get(path, auth=None)
+        assert answer.status == 503 and "MAILER_SECRET_KEY" in answer.body
+
+
+def test_signed_endpoints_need_their_token_not_the_operators_login(
+    dashboard_settings: Settings,
+) -> None:
+    import dataclasses
+
+    from mailer.dashboard import make_app
+    from mailer.signing import Signer
+
+    keyed = dataclasses.replace(dashboard_settings, secret_key="k" * 40)
+    client = Client(make_app(keyed), auth=None)
+    assert client.get("/").status == 401  # the dashboard itself still asks for the login
+    assert client.post("/unsubscribe/forged.token.here", {}).status == 400
+    assert client.get("/notifications/stream?token=forged").status == 403
+    token = Signer("k" * 40, "unsubscribe").sign("ann@example.com")
+    answer = client.post(f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})
+    assert answer.status == 200 and "unsubscribed" in answer.body
