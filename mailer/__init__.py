@@ -1,14 +1,19 @@
-"""mailer: an application's transactional email, sent in the background on Dramatiq over Redis.
+"""mailer: an application's transactional email and in-app notifications, sent in the
+background on Dramatiq over Redis.
 
 Usage::
 
-    from mailer import send_email
+    from mailer import send_email, publish, notify, send_bulk
     message_id = send_email("welcome", to="ann@example.com", context={"name": "Ann"})
     schedule_email("appointment_reminder", to=..., context=..., at=..., key="booking:42:reminder")
+    publish("user.registered", {"user_id": 42, "email": "ann@example.com", "name": "Ann"})
+    notify(42, "Your export is ready", url="/exports/7")
+    send_bulk("new_post", subscribers(), {"title": ..., "url": ..., "excerpt": ...})
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from mailer import errors
@@ -16,6 +21,7 @@ from mailer.errors import *  # noqa: F403  (every error is part of the public AP
 from mailer.message import Attachment, Email
 
 if TYPE_CHECKING:
+    from mailer.actors.events import Event, subscribe
     from mailer.api import (
         cancel_scheduled,
         delivery_status,
@@ -24,34 +30,79 @@ if TYPE_CHECKING:
         search_deliveries,
         send_email,
     )
+    from mailer.bulk import BulkResult, send_bulk
+    from mailer.bus import publish
+    from mailer.inbox import (
+        broadcast,
+        mark_all_read,
+        mark_read,
+        notification_token,
+        notifications,
+        notify,
+        notify_admins,
+        unread_count,
+    )
+    from mailer.suppression import is_suppressed, suppress, unsuppress
 
-_API = (
-    "cancel_scheduled",
-    "delivery_status",
-    "schedule_email",
-    "scheduled_email",
-    "search_deliveries",
-    "send_email",
-)
+# Imported on first use: these bring in the broker, which reads the settings, and
+# ``import mailer.errors`` or the CLI should not need a configured environment.
+_LAZY = {
+    "mailer.api": (
+        "cancel_scheduled",
+        "delivery_status",
+        "schedule_email",
+        "scheduled_email",
+        "search_deliveries",
+        "send_email",
+    ),
+    "mailer.actors.events": ("Event", "subscribe"),
+    "mailer.bus": ("publish",),
+    "mailer.bulk": ("BulkResult", "send_bulk"),
+    "mailer.inbox": (
+        "broadcast",
+        "mark_all_read",
+        "mark_read",
+        "notification_token",
+        "notifications",
+        "notify",
+        "notify_admins",
+        "unread_count",
+    ),
+    "mailer.suppression": ("is_suppressed", "suppress", "unsuppress"),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 __all__ = [
     "Attachment",
+    "BulkResult",
     "Email",
+    "Event",
+    "broadcast",
     "cancel_scheduled",
     "delivery_status",
+    "is_suppressed",
+    "mark_all_read",
+    "mark_read",
+    "notification_token",
+    "notifications",
+    "notify",
+    "notify_admins",
+    "publish",
     "schedule_email",
     "scheduled_email",
     "search_deliveries",
+    "send_bulk",
     "send_email",
+    "subscribe",
+    "suppress",
+    "unread_count",
+    "unsuppress",
     *errors.__all__,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use: the API brings in the broker, which reads the settings, and
-    # ``import mailer.errors`` or the CLI should not need a configured environment.
-    if name in _API:
-        from mailer import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'mailer' has no attribute {name!r}")
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mailer' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from mailer.commands import dashboard, dlq, log, schedule
-from mailer.commands.common import port_from_env
-from mailer.errors import InvalidContext, MailerError
+from mailer.commands import bulk, dashboard, dlq, events, log, schedule, suppress
+from mailer.commands.common import json_object_arg, port_from_env
+from mailer.errors import MailerError
 
 # Ctrl-C before a command installs its own handling (mid-start, or a one-shot command): the
 # shell's convention for "stopped by SIGINT", without a traceback.
@@ -42,7 +40,7 @@ def _preview(args: argparse.Namespace) -> int:
     from mailer.templates import for_settings
 
     templates = for_settings(settings.current())
-    context = _json_object(args.context) if args.context else templates.sample_context(args.type)
+    context = json_object_arg(args.context) if args.context else templates.sample_context(args.type)
     templates.check(args.type, context)
     for path in templates.write_preview(args.type, context, Path(args.out)):
         print(path)
@@ -54,7 +52,7 @@ def _send(args: argparse.Namespace) -> int:
 
     from mailer.api import send_email
 
-    context = _json_object(args.context)
+    context = json_object_arg(args.context)
     try:
         message_id = send_email(args.type, args.to, context, priority=args.priority)
     except redis.RedisError as err:
@@ -92,16 +90,6 @@ def _web(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InvalidContext("--context", f"not valid JSON: {err}") from None
-    if not isinstance(value, dict):
-        raise InvalidContext("--context", f"must be a JSON object, not {type(value).__name__}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mailer", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -118,10 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", default="preview", help="folder for the files (default: preview)")
     preview.set_defaults(run=_preview)
 
+    bulk.register(commands)
     dashboard.register(commands)
     dlq.register(commands)
     log.register(commands)
+    events.register(commands)
     schedule.register(commands)
+    suppress.register(commands)
 
     send = commands.add_parser("send", help="queue one email")
     send.add_argument("type")
