@@ -6,6 +6,7 @@ imported, so every benchmark needs a fresh process (and gets its own private Red
 
     python -m bench.run [--quick] [--latency-n 5000] [--throughput-n 2000] [--backlog 20000]
                         [--rate-limit-n 2000] [--schedules-n 10000] [--log-n 2000]
+                        [--bulk-n 100000] [--notification-n 200]
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ QUICK = {
     "rate_limit_n": 300,
     "schedules_n": 2_000,
     "log_n": 300,
+    "bulk_n": 10_000,
+    "notification_n": 50,
 }
 
 
@@ -60,6 +63,8 @@ def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "rate_limit": given("--n", args.rate_limit_n),
         "schedules": given("--n", args.schedules_n),
         "delivery_log": given("--n", args.log_n) + given("--rounds", args.throughput_rounds),
+        "bulk_enqueue": given("--n", args.bulk_n),
+        "notification_latency": given("--n", args.notification_n),
     }
 
 
@@ -87,6 +92,8 @@ def _table(results: dict[str, dict[str, Any] | None]) -> str:
         ("rate_limit", _rate_limit_row),
         ("schedules", _schedules_row),
         ("delivery_log", _delivery_log_row),
+        ("bulk_enqueue", _bulk_row),
+        ("notification_latency", _notification_row),
     ):
         figures = results[name]
         rows.append(row(figures) if figures else (name, "FAILED", "", "", "", ""))
@@ -105,6 +112,31 @@ def _table(results: dict[str, dict[str, Any] | None]) -> str:
             *lines[1:],
             rule,
         ]
+    )
+
+
+def _bulk_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    seconds, rss = figures["seconds"], figures["peak_rss_mb"]
+    met = seconds <= figures["goal_s"] and rss <= figures["goal_rss_mb"]
+    return (
+        f"send_bulk, {figures['n']:,} recipients",
+        f"{seconds:.2f} s, peak {rss:.0f} MB",
+        f"send_email loop: {figures['send_email_scaled_s']:.1f} s",
+        f"{figures['speedup']:.1f}x faster",
+        f"≤ {figures['goal_s']:g} s, ≤ {figures['goal_rss_mb']:g} MB",
+        "met" if met else "MISSED",
+    )
+
+
+def _notification_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    stream = figures["stream"]
+    return (
+        "notify → SSE frame, p50 / max",
+        f"{stream['p50']:.2f} / {stream['max']:.2f} ms",
+        f"+{figures['p50_over_baseline_ms']:.2f} ms over bare XADD→XREAD",
+        "",
+        f"< {figures['goal_ms']:.0f} ms",
+        "met" if stream["max"] < figures["goal_ms"] else "MISSED",
     )
 
 
@@ -198,6 +230,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit-n", type=int, help="rate_limit --n")
     parser.add_argument("--schedules-n", type=int, help="schedules --n")
     parser.add_argument("--log-n", type=int, help="delivery_log --n")
+    parser.add_argument("--bulk-n", type=int, help="bulk_enqueue --n")
+    parser.add_argument("--notification-n", type=int, help="notification_latency --n")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="an idle Redis")
     return parser
 
