@@ -33,6 +33,7 @@ from bench.common import (
     REPO_ROOT,
     BenchRedis,
     add_common_options,
+    bench_parser,
     bench_redis,
     configure_process,
     sample_context,
@@ -172,11 +173,7 @@ def _report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dic
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.bulk_enqueue",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.bulk_enqueue", __doc__)
     parser.add_argument("--n", type=int, default=100_000, help="recipients in the bulk")
     parser.add_argument("--baseline-n", type=int, default=5_000, help="send_email calls")
     parser.add_argument("--child", choices=SERIES, help=argparse.SUPPRESS)

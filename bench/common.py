@@ -65,6 +65,15 @@ def percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def bench_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, its module docstring as the help, as ``python -m`` runs it."""
+    return argparse.ArgumentParser(
+        prog=f"python -m {module}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-url",

@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.common import BenchRedis
+from bench.common import BenchRedis, bench_parser
 from bench.processes import SMTPSinkProcess, run_with_sink
 from bench.throughput import add_run_options, compare
 
@@ -49,11 +49,7 @@ def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.delivery_log",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.delivery_log", __doc__)
     add_run_options(parser)
     return parser
 

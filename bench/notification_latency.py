@@ -41,6 +41,7 @@ from bench.common import (
     REPO_ROOT,
     BenchRedis,
     add_common_options,
+    bench_parser,
     bench_redis,
     configure_process,
     percentile,
@@ -267,11 +268,7 @@ def _report(samples: dict[str, list[float]], args: argparse.Namespace) -> dict[s
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.notification_latency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.notification_latency", __doc__)
     parser.add_argument("--n", type=int, default=200, help="notifications measured per series")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured ones first, per series")
     parser.add_argument("--block", type=int, default=20, help="notifications per turn")

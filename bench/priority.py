@@ -24,6 +24,7 @@ from typing import Any
 from bench.common import (
     BenchRedis,
     add_common_options,
+    bench_parser,
     sample_context,
 )
 from bench.processes import SMTPSinkProcess, WorkerProcess, run_with_sink
@@ -119,11 +120,7 @@ def _report(sends: list[CriticalSend], latencies: list[float | None]) -> dict[st
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.priority",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.priority", __doc__)
     parser.add_argument("--backlog", type=int, default=20_000, help="low emails queued first")
     parser.add_argument("--critical", type=int, default=5, help="critical emails sent")
     parser.add_argument("--spacing", type=float, default=1.0, help="seconds between them")

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import BenchRedis, add_common_options, sample_context
+from bench.common import BenchRedis, add_common_options, bench_parser, sample_context
 from bench.processes import SMTPSinkProcess, WorkerProcess, run_with_sink
 
 TEMPLATE = "welcome"
@@ -147,11 +147,7 @@ def _report(limited: Run, baseline: Run, args: argparse.Namespace) -> dict[str, 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.rate_limit",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.rate_limit", __doc__)
     parser.add_argument("--n", type=int, default=2_000, help="emails in the backlog")
     parser.add_argument("--limit", type=int, default=50, help="MAILER_RATE_LIMIT, sends per s")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")

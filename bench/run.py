@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT
+from bench.common import REPO_ROOT, bench_parser
 
 # A smoke run's sizes: every code path in seconds, the figures only indicative.
 QUICK = {
@@ -217,11 +217,7 @@ def _delivery_log_row(figures: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.run", __doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--latency-n", type=int, help="send_latency --n")
     parser.add_argument("--throughput-n", type=int, help="throughput --n")

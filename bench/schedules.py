@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from bench.common import (
     BenchRedis,
     add_common_options,
+    bench_parser,
     bench_redis,
     configure_process,
     sample_context,
@@ -190,11 +191,7 @@ def _report(timings: dict[str, list[Timing]], args: argparse.Namespace) -> dict[
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.schedules",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.schedules", __doc__)
     parser.add_argument("--n", type=int, default=10_000, help="entries (default: 10,000)")
     parser.add_argument("--batch", type=int, default=500, help="fire_due's batch (default: 500)")
     parser.add_argument("--rounds", type=int, default=2, help="default: 2")

@@ -31,6 +31,7 @@ from bench.common import (
     SENDER,
     BenchRedis,
     add_common_options,
+    bench_parser,
     bench_redis,
     configure_process,
     summarise,
@@ -199,11 +200,7 @@ def _short(file: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.send_latency",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.send_latency", __doc__)
     parser.add_argument("--n", type=int, default=5_000, help="timed calls per series")
     parser.add_argument("--warmup", type=int, default=500, help="untimed calls per series first")
     parser.add_argument("--block", type=int, default=100, help="calls per series per turn")

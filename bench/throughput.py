@@ -24,6 +24,7 @@ from typing import Any
 from bench.common import (
     BenchRedis,
     add_common_options,
+    bench_parser,
     sample_context,
 )
 from bench.processes import SMTPSinkProcess, WorkerProcess, run_with_sink
@@ -127,11 +128,7 @@ def _report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.throughput",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("bench.throughput", __doc__)
     add_run_options(parser)
     return parser
 
