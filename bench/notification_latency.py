@@ -20,25 +20,20 @@ Goal: every notification on the stream well within a second.
 from __future__ import annotations
 
 import argparse
-import collections
 import http.client
 import os
 import queue
 import secrets
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import redis
 
 from bench.common import (
     HOST,
-    REPO_ROOT,
     BenchRedis,
     add_common_options,
     bench_parser,
@@ -47,7 +42,7 @@ from bench.common import (
     percentile,
     write_json,
 )
-from mailer.embedded_redis import die_with_parent, free_port
+from bench.processes import DashboardProcess
 
 GOAL_MS = 1_000.0
 BASELINE, STREAM = "baseline", "stream"
@@ -73,7 +68,7 @@ def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
     print(f"notification_latency: {args.n} notifications, each published once the last one")
     print("  arrived, to one stream served by waitress in a process of its own and read")
     print(f"  by a plain HTTP client, in blocks of {args.block}, on the {server.describe()}")
-    with StreamServer() as stream_server, server.client() as client:
+    with DashboardProcess() as stream_server, server.client() as client:
         try:
             publishers = {
                 BASELINE: _bare_round_trip(server.url, client),
@@ -85,60 +80,6 @@ def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
                 publisher.close()
             client.delete(f"bench:latency:{USER}", *client.keys(f"mailer:notification*:{USER}"))
     return _report(samples, args)
-
-
-class StreamServer:
-    """``mailer dashboard`` with this process's env and an operator account it needs."""
-
-    def __init__(self, start_timeout_s: float = 30.0) -> None:
-        self.port = free_port()
-        mailer = str(Path(sys.executable).with_name("mailer"))
-        command = [mailer, "dashboard", "--host", HOST, f"--port={self.port}", "--threads=4"]
-        self.output: collections.deque[str] = collections.deque(maxlen=200)
-        account = {"MAILER_DASHBOARD_USER": "bench", "MAILER_DASHBOARD_PASSWORD": "bench only"}
-        self.process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env={**os.environ, **account},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            preexec_fn=die_with_parent if sys.platform == "linux" else None,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + start_timeout_s
-        while not _listening(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the stream server did not start:\n" + "".join(self.output))
-            time.sleep(0.05)
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:  # drained always: a full pipe would stall the server
-            self.output.append(line)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> StreamServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 # --- the two publishers, each a generator: set up, yield the publish function, clean up -----------

@@ -1,4 +1,5 @@
-"""The benchmarks' helper processes: a real ``dramatiq`` worker and an SMTP sink.
+"""The benchmarks' helper processes: a real ``dramatiq`` worker, an SMTP sink and the
+``mailer dashboard`` web process.
 
 Run as a module (``python -m bench.processes``), this file is the SMTP sink: an aiosmtpd
 server that accepts everything and prints ``<unix time> <recipients>`` for each message.
@@ -10,16 +11,19 @@ import argparse
 import asyncio
 import collections
 import multiprocessing
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.common import HOST, REPO_ROOT, BenchRedis, bench_redis, configure_process, write_json
-from mailer.embedded_redis import die_with_parent
+from mailer.embedded_redis import die_with_parent, free_port
 
 
 def run_with_sink(
@@ -34,10 +38,11 @@ def run_with_sink(
     return figures
 
 
-def _spawn(command: list[str]) -> subprocess.Popen[str]:
+def _spawn(command: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command,
         cwd=REPO_ROOT,
+        env=None if env is None else {**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -101,6 +106,47 @@ class WorkerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class DashboardProcess:
+    """``mailer dashboard`` with this process's env and the operator account it needs."""
+
+    def __init__(self, start_timeout_s: float = 30.0) -> None:
+        self.port = free_port()
+        mailer = str(Path(sys.executable).with_name("mailer"))
+        command = [mailer, "dashboard", "--host", HOST, f"--port={self.port}", "--threads=4"]
+        self.output: collections.deque[str] = collections.deque(maxlen=200)
+        account = {"MAILER_DASHBOARD_USER": "bench", "MAILER_DASHBOARD_PASSWORD": "bench only"}
+        self.process = _spawn(command, account)
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + start_timeout_s
+        while not _listening(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the dashboard did not start:\n" + "".join(self.output))
+            time.sleep(0.05)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # drained always: a full pipe would stall the server
+            self.output.append(line)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        _stop(self.process, timeout_s)
+
+    def __enter__(self) -> DashboardProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 class SMTPSinkProcess:
