@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mailer.commands.common import json_object_arg, redis_failed
+from mailer.commands.common import add_documented, json_object_arg, redis_failed
 from mailer.errors import ValidationError
 from mailer.priorities import LEVELS
 
@@ -120,11 +120,8 @@ def _count_rows(path: Path) -> int | None:
 
 
 def register(commands: Any) -> None:
-    bulk = commands.add_parser(
-        "bulk",
-        help="queue one email type to every row of a CSV file",
-        description=(__doc__ or "").replace("``", ""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    bulk = add_documented(
+        commands, "bulk", "queue one email type to every row of a CSV file", __doc__
     )
     bulk.add_argument("type")
     bulk.add_argument(

@@ -12,6 +12,17 @@ from typing import Any
 from mailer.errors import ConfigurationError, InvalidContext
 
 
+def add_documented(commands: Any, name: str, help: str, doc: str | None) -> Any:
+    """A subcommand whose ``--help`` shows its module's docstring as written (reST quotes
+    dropped): the commands with several modes explain them there."""
+    return commands.add_parser(
+        name,
+        help=help,
+        description=(doc or "").replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")

@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mailer.commands.common import positive_int, print_table, redis_failed
+from mailer.commands.common import add_documented, positive_int, print_table, redis_failed
 from mailer.errors import ValidationError
 from mailer.priorities import LEVELS
 
@@ -221,12 +221,7 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any) -> None:
-    dlq = commands.add_parser(
-        "dlq",
-        help="list, show, requeue or purge dead letters",
-        description=(__doc__ or "").replace("``", ""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    dlq = add_documented(commands, "dlq", "list, show, requeue or purge dead letters", __doc__)
     actions = dlq.add_subparsers(required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="dead letters, newest first")
