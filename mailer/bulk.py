@@ -93,6 +93,7 @@ def send_bulk(
     recipients read so far. See the module's docstring for ``key``.
     """
     plan = _plan(template, context, key, priority, from_email, headers)
+    _check_recipients(recipients)
     enqueue = enqueuer(dramatiq.get_broker())
     queued, rejections = 0, _Rejections()
     try:
@@ -107,6 +108,17 @@ def send_bulk(
         "Bulk %s of %s: %d queued, %d rejected.", plan.bulk_id, template, queued, rejections.count
     )
     return BulkResult(plan.bulk_id, queued, rejections.count, rejections.samples)
+
+
+def _check_recipients(recipients: object) -> None:
+    """One address or one mapping passed for the iterable would be read a character or a key
+    at a time, every one of them rejected: refuse it as the mistake it is."""
+    if isinstance(recipients, (str, bytes, Mapping)) or not isinstance(recipients, Iterable):
+        raise InvalidAddress(
+            "recipients",
+            "must be an iterable of recipients (a list, a generator), "
+            f"not {type(recipients).__name__}",
+        )
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,16 @@ def test_a_bad_call_raises_before_reading_any_recipient(stub_broker, kwargs, err
     assert queued_anywhere(stub_broker) == 0
 
 
+@pytest.mark.parametrize(
+    "recipients", ["ann@example.com", b"ann@example.com", {"email": "ann@example.com"}, None, 7]
+)
+def test_one_recipient_or_none_in_place_of_an_iterable_is_refused(stub_broker, recipients):
+    with pytest.raises(InvalidAddress) as raised:
+        send_bulk("new_post", recipients, POST)
+    assert raised.value.field == "recipients"
+    assert queued_anywhere(stub_broker) == 0
+
+
 def test_bulk_mail_waits_on_the_low_queue_unless_told_otherwise(stub_broker):
     send_bulk("new_post", ["ann@example.com"], POST)
     send_bulk("new_post", ["bob@example.com"], POST, priority="high")
