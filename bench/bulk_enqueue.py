@@ -87,9 +87,9 @@ def _in_child(server: BenchRedis, series: str, n: int) -> dict[str, Any]:
 def _child(args: argparse.Namespace) -> None:
     """One series in this process; prints its figures as one JSON line."""
     configure_process(args.redis_url)
-    from mailer.api import send_email
-    from mailer.bulk import send_bulk
-    from mailer.middleware.delivery_log import flush_queued
+    from mailer.api.bulk import send_bulk
+    from mailer.api.email import send_email
+    from mailer.middleware.log_deliveries import flush_queued
 
     context = sample_context(TEMPLATE)
     figures: dict[str, Any] = {"n": args.n, "seconds": 0.0, "bulk_id": None, "ids": []}

@@ -1,4 +1,4 @@
-"""How long a notification takes from ``mailer.inbox.notify`` to a browser's stream, next to a
+"""How long a notification takes from ``mailer.api.inbox.notify`` to a browser's stream, next to a
 bare Redis ``XADD`` → ``XREAD BLOCK`` round trip.
 
 The stream endpoint runs as deployed: ``mailer dashboard``, the Procfile's web process, in a
@@ -117,7 +117,7 @@ def _bare_round_trip(redis_url: str, client: redis.Redis) -> Iterator[Publish]:
 
 def _notify_to_stream(port: int) -> Iterator[Publish]:
     """``inbox.notify`` here; the frame read off an open stream by a plain HTTP client."""
-    from mailer import inbox
+    from mailer.api import inbox
 
     arrivals: queue.Queue[tuple[str, float]] = queue.Queue()
     connection = http.client.HTTPConnection(HOST, port, timeout=30)

@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 from dramatiq import Middleware
 
-from mailer.delivery import close_thread_backend
+from mailer.worker.send import close_thread_backend
 
 
 class OneConnectionPerMessage(Middleware):

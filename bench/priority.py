@@ -66,7 +66,7 @@ def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> 
 
 
 def _queue_backlog(count: int, sent: set[str]) -> None:
-    from mailer.api import send_email
+    from mailer.api.email import send_email
 
     context = sample_context(LOW)
     started = time.perf_counter()
@@ -82,7 +82,7 @@ def _send_critical(
     args: argparse.Namespace,
     sent: set[str],
 ) -> list[CriticalSend]:
-    from mailer.api import send_email
+    from mailer.api.email import send_email
 
     context = sample_context(CRITICAL)
     sends = []

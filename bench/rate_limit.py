@@ -65,7 +65,7 @@ def _run_once(
     sink: SMTPSinkProcess, limit: int | None, args: argparse.Namespace, sent: set[str]
 ) -> Run:
     """Queue the backlog, then let fresh workers deliver it all, timed at the sink."""
-    from mailer.api import send_email
+    from mailer.api.email import send_email
 
     context = sample_context(TEMPLATE)
     tag = f"limit{limit}" if limit else "nolimit"

@@ -37,7 +37,7 @@ from bench.common import (
 if TYPE_CHECKING:
     import dramatiq
 
-    from mailer.schedules import ScheduleStore
+    from mailer.stores.schedules import ScheduleStore
 
 TEMPLATE = "welcome"
 BASELINE, FIRE_DUE = "plain broker.enqueue", "fire_due"
@@ -62,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
-    from mailer import store
     from mailer.broker import broker
-    from mailer.schedules import ScheduleStore
+    from mailer.stores import keys as store
+    from mailer.stores.schedules import ScheduleStore
 
     schedules = ScheduleStore(store.client())
     _refuse_a_live_schedule(server, schedules)
@@ -94,7 +94,7 @@ def _refuse_a_live_schedule(server: BenchRedis, schedules: ScheduleStore) -> Non
 
 def _messages(count: int) -> list[dramatiq.Message[Any]]:
     from mailer.actors.emails import lookup
-    from mailer.message import Email
+    from mailer.envelope import Email
 
     actor, context = lookup(TEMPLATE).actor, sample_context(TEMPLATE)
     envelopes = (

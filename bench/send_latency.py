@@ -77,9 +77,9 @@ def _series(count: int) -> tuple[dict[str, Call], set[str]]:
     """The three callables, each taking a call number; ``sent`` collects every message id."""
     import dramatiq
 
-    from mailer.api import send_email
+    from mailer.api.email import send_email
     from mailer.broker import broker
-    from mailer.message import Email
+    from mailer.envelope import Email
 
     def bare(envelope: dict[str, Any], context: dict[str, Any]) -> None:
         """Never runs: no worker consumes this queue."""

@@ -89,7 +89,7 @@ def run_once(
 ) -> Run:
     """Queue N emails, then let a fresh worker (loading ``modules`` beside mailer's actors)
     deliver them all, and time it at the sink."""
-    from mailer.api import send_email
+    from mailer.api.email import send_email
 
     context = sample_context(args.template)
     slug = mode.replace(" ", "-")

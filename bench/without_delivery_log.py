@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from mailer.middleware.delivery_log import LogDeliveries
+from mailer.middleware.log_deliveries import LogDeliveries
 
 broker = dramatiq.get_broker()
 broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, LogDeliveries)]

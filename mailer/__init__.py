@@ -17,12 +17,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from mailer import errors
+from mailer.envelope import Attachment, Email
 from mailer.errors import *  # noqa: F403  (every error is part of the public API)
-from mailer.message import Attachment, Email
 
 if TYPE_CHECKING:
     from mailer.actors.events import Event, subscribe
-    from mailer.api import (
+    from mailer.api.bulk import BulkResult, send_bulk
+    from mailer.api.email import (
         cancel_scheduled,
         delivery_status,
         schedule_email,
@@ -30,9 +31,8 @@ if TYPE_CHECKING:
         search_deliveries,
         send_email,
     )
-    from mailer.bulk import BulkResult, send_bulk
-    from mailer.bus import publish
-    from mailer.inbox import (
+    from mailer.api.events import publish
+    from mailer.api.inbox import (
         broadcast,
         mark_all_read,
         mark_read,
@@ -42,12 +42,12 @@ if TYPE_CHECKING:
         notify_admins,
         unread_count,
     )
-    from mailer.suppression import is_suppressed, suppress, unsuppress
+    from mailer.stores.suppression import is_suppressed, suppress, unsuppress
 
 # Imported on first use: these bring in the broker, which reads the settings, and
 # ``import mailer.errors`` or the CLI should not need a configured environment.
 _LAZY = {
-    "mailer.api": (
+    "mailer.api.email": (
         "cancel_scheduled",
         "delivery_status",
         "schedule_email",
@@ -56,9 +56,9 @@ _LAZY = {
         "send_email",
     ),
     "mailer.actors.events": ("Event", "subscribe"),
-    "mailer.bus": ("publish",),
-    "mailer.bulk": ("BulkResult", "send_bulk"),
-    "mailer.inbox": (
+    "mailer.api.events": ("publish",),
+    "mailer.api.bulk": ("BulkResult", "send_bulk"),
+    "mailer.api.inbox": (
         "broadcast",
         "mark_all_read",
         "mark_read",
@@ -68,7 +68,7 @@ _LAZY = {
         "notify_admins",
         "unread_count",
     ),
-    "mailer.suppression": ("is_suppressed", "suppress", "unsuppress"),
+    "mailer.stores.suppression": ("is_suppressed", "suppress", "unsuppress"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

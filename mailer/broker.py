@@ -12,13 +12,14 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware
 from periodiq import PeriodiqMiddleware
 
-from mailer import redaction, settings
+from mailer import log_redaction as redaction
+from mailer import settings
 from mailer.middleware.connections import BackendConnections
-from mailer.middleware.delivery_log import LogDeliveries
-from mailer.middleware.failures import RecordFailures
+from mailer.middleware.log_deliveries import LogDeliveries
 from mailer.middleware.periodic import OncePerTick
 from mailer.middleware.polling import IdlePolling
 from mailer.middleware.rate_limit import RateLimit
+from mailer.middleware.record_failures import RecordFailures
 from mailer.middleware.send_once import SendOnce
 from mailer.middleware.shutdown import HandBackOnShutdown
 from mailer.middleware.stats import StatsLine

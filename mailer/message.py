@@ -1,219 +1,66 @@
-"""The one email type: what the queue carries as JSON and what backends turn into MIME.
+"""A Dramatiq message's JSON built from parts, for the many messages of one bulk send.
 
-An ``Email`` travels twice: as JSON on the queue (attachments base64-encoded, so a message is
-plain data any worker can decode) and as MIME to the provider. The Message-ID derives from
-mailer's message id, so every retry of one send carries the same Message-ID and receiving
-systems can drop a duplicate.
+Every recipient's message of a newsletter is the same but for the address, maybe a context,
+and its ids. Encoding the shared parts once and putting each recipient's in by string makes
+the same bytes ``dramatiq.Message(...).encode()`` would, at a third of the cost, which is most
+of what queueing 100,000 messages costs in Python.
 """
 
 from __future__ import annotations
 
-import base64
-import email.policy
-import email.utils
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.headerregistry import Address
-from email.message import EmailMessage
+import functools
+import hashlib
+import json
+import uuid
 from typing import Any
 
-from mailer.addresses import addr_spec, display_name
-from mailer.errors import AttachmentTooLarge, InvalidAttachment, InvalidHeader
-
-# RFC 5322 field names: printable ASCII except space and colon.
-_FIELD_NAME = re.compile(r"^[!-9;-~]+$")
-# Headers the message builds itself; setting them by hand would produce duplicates.
-_RESERVED_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "reply-to",
-        "subject",
-        "message-id",
-        "date",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-    }
-)
+ENCODE = functools.partial(json.dumps, separators=(",", ":"))  # as dramatiq's JSONEncoder
 
 
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content: bytes
-    mimetype: str = "application/octet-stream"
+class MessageParts:
+    """A message's JSON in pieces: what every recipient's message shares, encoded once.
 
-    def to_json(self) -> dict[str, str]:
-        return {
-            "filename": self.filename,
-            "content": base64.b64encode(self.content).decode("ascii"),
-            "mimetype": self.mimetype,
-        }
+    ``message(...)`` puts a recipient's address, context (None: the shared one) and ids in;
+    the result decodes to exactly the dict Dramatiq's encoder makes of a ``Message``.
+    """
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, str]) -> Attachment:
-        return cls(data["filename"], base64.b64decode(data["content"]), data["mimetype"])
-
-
-AttachmentLike = Attachment | tuple[str, bytes | str, str]
-
-
-@dataclass
-class Email:
-    """A message ready to send: rendered content plus the envelope around it."""
-
-    to: list[str]
-    from_email: str
-    subject: str = ""
-    text: str = ""
-    html: str | None = None
-    cc: list[str] = field(default_factory=list)
-    bcc: list[str] = field(default_factory=list)
-    reply_to: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-    attachments: list[Attachment] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-    message_id: str | None = None
-
-    @property
-    def recipients(self) -> list[str]:
-        """Every envelope recipient, bare addresses, Bcc included."""
-        return [addr_spec(address) for address in (*self.to, *self.cc, *self.bcc)]
-
-    def to_json(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in _JSON_FIELDS}
-        data["attachments"] = [attachment.to_json() for attachment in self.attachments]
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Email:
-        values = {name: data[name] for name in _JSON_FIELDS if name in data}
-        attachments = [Attachment.from_json(item) for item in data.get("attachments", [])]
-        return cls(**values, attachments=attachments)
-
-    def to_mime(self, *, now: datetime | None = None) -> EmailMessage:
-        """A standards-correct MIME message: text + html alternatives, mixed with attachments.
-
-        Bcc is left out of the headers on purpose: it lives only in the envelope.
-        """
-        international = any(
-            not address.isascii() for address in [*self.recipients, addr_spec(self.from_email)]
+    def __init__(self, prototype: dict[str, Any], bulk_id: str) -> None:
+        self.queue_name: str = prototype["queue_name"]
+        envelope, context = prototype["args"]
+        rest = {k: v for k, v in envelope.items() if k != "to"}
+        self.envelope_rest = ENCODE(rest)[1:]  # '"from_email":...}', after the "to" field
+        self.context = ENCODE(context)
+        self.head = (
+            f'{{"queue_name":{ENCODE(self.queue_name)},'
+            f'"actor_name":{ENCODE(prototype["actor_name"])},"args":[{{"to":'
         )
-        message = EmailMessage(policy=email.policy.SMTPUTF8 if international else email.policy.SMTP)
-        message["From"] = _header_address(self.from_email)
-        message["To"] = [_header_address(address) for address in self.to]
-        if self.cc:
-            message["Cc"] = [_header_address(address) for address in self.cc]
-        if self.reply_to:
-            message["Reply-To"] = [_header_address(address) for address in self.reply_to]
-        message["Subject"] = self.subject
-        message["Date"] = email.utils.format_datetime(now or datetime.now(timezone.utc))
-        message["Message-ID"] = self.message_id_header()
-        for name, value in self.headers.items():
-            message[name] = value
-        message.set_content(self.text or "", cte="quoted-printable")
-        if self.html is not None:
-            message.add_alternative(self.html, subtype="html", cte="quoted-printable")
-        for attachment in self.attachments:
-            maintype, _, subtype = attachment.mimetype.partition("/")
-            message.add_attachment(
-                attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
-            )
-        return message
+        self.kwargs = ENCODE(prototype["kwargs"])
+        self.bulk_option = ENCODE(bulk_id)
 
-    def message_id_header(self) -> str:
-        """``<id@sender-domain>``: the same for every retry of one send."""
-        domain = addr_spec(self.from_email).rpartition("@")[2]
-        if self.message_id is None:
-            return email.utils.make_msgid(domain=domain)
-        return f"<{self.message_id}@{domain}>"
+    def message(
+        self, to: str, context: dict[str, Any] | None, message_id: str, redis_id: str, at_ms: int
+    ) -> bytes:
+        comma = "," if self.envelope_rest != "}" else ""
+        own = self.context if context is None else ENCODE(context)
+        options = f'{{"bulk_id":{self.bulk_option},"redis_message_id":"{redis_id}"}}'
+        return (
+            f"{self.head}{json_list(to)}{comma}{self.envelope_rest},{own}],"
+            f'"kwargs":{self.kwargs},"options":{options},'
+            f'"message_id":"{message_id}","message_timestamp":{at_ms}}}'
+        ).encode()
 
 
-_JSON_FIELDS = (
-    "to",
-    "from_email",
-    "subject",
-    "text",
-    "html",
-    "cc",
-    "bcc",
-    "reply_to",
-    "headers",
-    "tags",
-    "metadata",
-    "message_id",
-)
+def json_list(text: str) -> str:
+    """``json.dumps([text])``, without the encoder for the usual plain address."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'["{text}"]'
+    return ENCODE([text])
 
 
-def _header_address(address: str) -> Address | str:
-    spec = addr_spec(address)
-    local, _, domain = spec.rpartition("@")
-    if not local.isascii():
-        return address  # an SMTPUTF8 address: the header carries it as UTF-8, verbatim
-    return Address(display_name=display_name(address), username=local, domain=domain)
-
-
-def check_headers(headers: object) -> dict[str, str]:
-    """Extra headers as given by a caller: valid field names, string values, no CR/LF."""
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise InvalidHeader("headers", f"expected a mapping, got {type(headers).__name__}")
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not _FIELD_NAME.match(name):
-            raise InvalidHeader("headers", f"{name!r} is not a valid header field name")
-        if name.lower() in _RESERVED_HEADERS:
-            raise InvalidHeader("headers", f"{name!r} is set by mailer; pass it as an argument")
-        if not isinstance(value, str):
-            raise InvalidHeader("headers", f"the value of {name!r} must be a string")
-        if "\r" in value or "\n" in value:
-            raise InvalidHeader("headers", f"the value of {name!r} may not contain CR or LF")
-        checked[name] = value
-    return checked
-
-
-def check_attachments(attachments: object, max_total_bytes: int) -> list[Attachment]:
-    """Attachments as ``Attachment`` or ``(filename, bytes_or_str, mimetype)`` within the cap."""
-    if attachments is None:
-        return []
-    if not isinstance(attachments, Sequence) or isinstance(attachments, (str, bytes)):
-        raise InvalidAttachment("attachments", "expected a list of (filename, content, mimetype)")
-    checked = [_coerce_attachment(item) for item in attachments]
-    total = sum(len(attachment.content) for attachment in checked)
-    if total > max_total_bytes:
-        raise AttachmentTooLarge(
-            "attachments", f"{total} bytes in all, over the limit of {max_total_bytes} bytes"
-        )
-    return checked
-
-
-def _coerce_attachment(item: object) -> Attachment:
-    if isinstance(item, Attachment):
-        filename, content, mimetype = item.filename, item.content, item.mimetype
-    elif isinstance(item, tuple) and len(item) == 3:
-        filename, content, mimetype = item
-    else:
-        raise InvalidAttachment(
-            "attachments", f"expected (filename, content, mimetype), got {item!r:.60}"
-        )
-    if (
-        not isinstance(filename, str)
-        or not filename.strip()
-        or "\r" in filename
-        or "\n" in filename
-    ):
-        raise InvalidAttachment("attachments", f"invalid filename {filename!r:.60}")
-    if isinstance(content, str):
-        content = content.encode("utf-8")
-    if not isinstance(content, bytes):
-        raise InvalidAttachment("attachments", f"content of {filename!r} must be bytes or str")
-    if not isinstance(mimetype, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype):
-        raise InvalidAttachment("attachments", f"invalid MIME type {mimetype!r} for {filename!r}")
-    return Attachment(filename, content, mimetype)
+def uuid5(namespace: uuid.UUID, name: str) -> str:
+    """``str(uuid.uuid5(namespace, name))`` at a third of the cost: it runs per recipient."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from mailer.errors import InvalidToken
 from mailer.settings import Settings
 from mailer.signing import signer_for
-from mailer.suppression import normalise
+from mailer.stores.suppression import normalise
 
 PURPOSE = "unsubscribe"
 PATH_PREFIX = "/unsubscribe/"

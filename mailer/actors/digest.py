@@ -14,11 +14,12 @@ import time
 import dramatiq
 from periodiq import CronSpec, cron
 
-from mailer import failures, settings
+from mailer import settings
 from mailer.actors import emails
+from mailer.envelope import Email
 from mailer.errors import ConfigurationError
-from mailer.message import Email
 from mailer.priorities import LEVELS
+from mailer.stores import failure_log as failures
 
 logger = logging.getLogger(__name__)
 

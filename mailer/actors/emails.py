@@ -5,7 +5,7 @@ adds under ``MAILER_TEMPLATES_DIR`` without a line here are declared at ``normal
 in the web process and the worker alike, so both agree on their actors.
 
 Types a person asked for themselves are declared ``transactional``: the suppression list
-does not stop them and they carry no unsubscribe link (see ``mailer.suppression``).
+does not stop them and they carry no unsubscribe link (see ``mailer.stores.suppression``).
 
 Transient send errors retry with exponential backoff; permanent ones and render errors are in
 the actors' ``throws``, so the message fails at once and lands in the dead-letter queue. A
@@ -23,11 +23,11 @@ from dramatiq.middleware import CurrentMessage
 
 from mailer import settings
 from mailer.backends import backend_class
-from mailer.delivery import deliver
 from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
 from mailer.middleware.deferral import Deferred, put_back
 from mailer.priorities import LEVELS, Priority
 from mailer.templates import for_settings
+from mailer.worker.send import deliver
 
 # Input that cannot succeed however often it is tried: the message fails at once.
 _NEVER_RETRIED = (PermanentSendError, RenderError, ValidationError)

@@ -10,16 +10,16 @@ An app declares what should happen when something happens::
                    idempotency_key=f"{event.id}:welcome")
 
 ``publish("user.registered", {...})`` then enqueues one message per subscriber of the
-topic (``mailer.bus``). A subscriber that fails is retried with backoff and, out of retries
+topic (``mailer.api.events``). A subscriber that fails is retried with backoff and, out of retries
 or on an error in its ``throws``, dead-lettered, without the others repeating or waiting:
 they are separate messages. A handler may run more than once (a worker can die after it
 finished but before the ack), so it passes ``event.id`` on as an idempotency key.
 
 The worker and the publishing process must know the same subscribers, so both import the
-modules listed in ``MAILER_EVENT_MODULES`` (and ``mailer.flows`` when ``MAILER_FLOWS`` switches
-ready flows on): a worker when it boots, before it takes a message, and a web process on its
-first ``publish``. Not at import of ``mailer.actors``: an app module of subscribers imports
-``mailer`` itself, and would find it half-imported.
+modules listed in ``MAILER_EVENT_MODULES`` (and ``mailer.stock_flows`` when
+``MAILER_FLOWS`` switches ready flows on): a worker when it boots, before it takes a message,
+and a web process on its first ``publish``. Not at import of ``mailer.actors``: an app module
+of subscribers imports ``mailer`` itself, and would find it half-imported.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def load_event_modules() -> None:
     if _loaded:
         return
     configured = settings.current()
-    modules = ("mailer.flows",) if configured.flows else ()
+    modules = ("mailer.stock_flows",) if configured.flows else ()
     for module in (*modules, *configured.event_modules):
         try:
             importlib.import_module(module)

@@ -23,11 +23,13 @@ from typing import Any
 import dramatiq
 
 import mailer.broker  # noqa: F401  (the broker and its middleware, before any actor)
-from mailer import settings, sources, store
-from mailer.checks import check_user_id
+from mailer import app_sources as sources
+from mailer import settings
+from mailer.argument_checks import check_user_id
 from mailer.errors import InvalidUserId
-from mailer.notifications import NotificationStore
 from mailer.priorities import LEVELS
+from mailer.stores import keys as store
+from mailer.stores.inbox import NotificationStore
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 import dramatiq
 from periodiq import cron
 
-from mailer import store
 from mailer.priorities import LEVELS
-from mailer.schedules import ScheduleStore
+from mailer.stores import keys as store
+from mailer.stores.schedules import ScheduleStore
 
 logger = logging.getLogger(__name__)
 

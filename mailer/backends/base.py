@@ -12,8 +12,8 @@ import abc
 from types import TracebackType
 from typing import ClassVar
 
+from mailer.envelope import Email
 from mailer.errors import ConfigurationError
-from mailer.message import Email
 from mailer.settings import Settings
 
 

@@ -8,7 +8,7 @@ import uuid
 from typing import TextIO
 
 from mailer.backends.base import Backend
-from mailer.message import Email
+from mailer.envelope import Email
 from mailer.settings import Settings
 
 _lock = threading.Lock()  # one message at a time, so threads never interleave their output

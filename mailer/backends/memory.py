@@ -11,8 +11,8 @@ import uuid
 from email.message import EmailMessage
 
 from mailer.backends.base import Backend
+from mailer.envelope import Email
 from mailer.errors import SendError
-from mailer.message import Email
 
 _lock = threading.Lock()
 _outbox: list[Email] = []

@@ -26,6 +26,7 @@ from sendgrid import SendGridAPIClient
 
 from mailer.addresses import addr_spec, display_name
 from mailer.backends.base import Backend
+from mailer.envelope import Email
 from mailer.errors import (
     ConfigurationError,
     PermanentSendError,
@@ -33,7 +34,6 @@ from mailer.errors import (
     Throttled,
     TransientSendError,
 )
-from mailer.message import Email
 from mailer.settings import Settings
 
 _NAME = "sendgrid"

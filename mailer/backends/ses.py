@@ -23,6 +23,7 @@ from botocore.config import Config
 
 from mailer.addresses import addr_spec
 from mailer.backends.base import Backend
+from mailer.envelope import Email
 from mailer.errors import (
     ConfigurationError,
     PermanentSendError,
@@ -30,7 +31,6 @@ from mailer.errors import (
     Throttled,
     TransientSendError,
 )
-from mailer.message import Email
 from mailer.settings import Settings
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from mailer.addresses import addr_spec
 from mailer.backends.base import Backend
+from mailer.envelope import Email
 from mailer.errors import ConfigurationError, PermanentSendError, SendError, TransientSendError
-from mailer.message import Email
 from mailer.settings import SMTP_SECURITY_MODES, Settings
 
 if TYPE_CHECKING:

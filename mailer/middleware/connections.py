@@ -1,6 +1,6 @@
 """Close each worker thread's backend connection when the thread stops.
 
-Backends keep their connection open between messages (see ``mailer.delivery``); this is the
+Backends keep their connection open between messages (see ``mailer.worker.send``); this is the
 one place that knows when a thread is done, so an SMTP server sees a clean QUIT on shutdown
 instead of a dropped socket.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from dramatiq import Middleware
 
-from mailer.delivery import close_thread_backend
+from mailer.worker.send import close_thread_backend
 
 
 class BackendConnections(Middleware):

@@ -14,7 +14,7 @@ from datetime import datetime
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from mailer import store
+from mailer.stores import keys as store
 
 logger = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ import redis
 from dramatiq import Middleware
 
 from mailer import settings as mailer_settings
-from mailer import store
 from mailer.errors import Throttled
 from mailer.middleware.deferral import Deferred
 from mailer.settings import Settings
+from mailer.stores import keys as store
 
 logger = logging.getLogger(__name__)
 

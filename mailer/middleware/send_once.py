@@ -19,9 +19,9 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
 
 from mailer import settings as mailer_settings
-from mailer import store
-from mailer.idempotency import Receipt, Receipts
 from mailer.middleware.deferral import Deferred, put_back
+from mailer.stores import keys as store
+from mailer.stores.receipts import Receipt, Receipts
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from mailer import settings as mailer_settings
-from mailer import store
 from mailer.middleware.send_once import sends_email
-from mailer.queue_stats import QueueDepth, queue_depths
+from mailer.stores import keys as store
+from mailer.stores.queue_depths import QueueDepth, queue_depths
 
 logger = logging.getLogger(__name__)
 

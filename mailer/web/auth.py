@@ -17,7 +17,7 @@ from mailer.web.http import Environ, Request, StartResponse, WSGIApp, text
 
 REALM = "mailer"
 #: The Basic-auth user, set in the environ once the request is authenticated.
-USER_KEY = "mailer.dashboard.user"
+USER_KEY = "mailer.web.app.user"
 
 
 class BasicAuth:

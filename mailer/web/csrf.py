@@ -26,7 +26,7 @@ from mailer.web.http import Environ, Request, StartResponse, WSGIApp, text
 COOKIE = "mailer_csrf"
 FIELD = "csrf_token"
 #: Where the page's token is left in the environ for forms to carry.
-TOKEN_KEY = "mailer.dashboard.csrf_token"
+TOKEN_KEY = "mailer.web.app.csrf_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 # What a browser says of a request the page itself made; "none" is one the user typed.

@@ -15,7 +15,7 @@ import redis
 
 from mailer import settings as mailer_settings
 from mailer.priorities import LEVELS
-from mailer.queue_stats import queue_depths
+from mailer.stores.queue_depths import queue_depths
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 

@@ -19,7 +19,7 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 #: The largest form body read; the dashboard's forms are a few short fields.
 MAX_FORM_BYTES = 16 * 1024
-_FORM_KEY = "mailer.dashboard.form"
+_FORM_KEY = "mailer.web.app.form"
 
 STATUS_TEXT = {
     200: "OK",

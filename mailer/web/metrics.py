@@ -2,7 +2,7 @@
 
 Workers on a platform like Heroku cannot be scraped one by one, and a per-process exporter
 would lose its counts at each restart. So the workers count into Redis, in the same writes
-that keep the delivery log (``mailer.deliveries``), and any web process renders the totals:
+that keep the delivery log (``mailer.stores.delivery_log``), and any web process renders the totals:
 emails sent, failed, dead and throttled per backend and type, the send-latency histogram,
 and the queues' depths.
 """
@@ -24,9 +24,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from mailer import settings as mailer_settings
-from mailer import store
-from mailer.deliveries import LATENCY_BUCKETS_S
-from mailer.queue_stats import queue_depths
+from mailer.stores import keys as store
+from mailer.stores.delivery_log import LATENCY_BUCKETS_S
+from mailer.stores.queue_depths import queue_depths
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -16,9 +16,9 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 
-from mailer.dead_letters import DeadLetter, DeadLetters
-from mailer.deliveries import template_of
 from mailer.errors import MailerError
+from mailer.stores.dead_letters import DeadLetter, DeadLetters
+from mailer.stores.delivery_log import template_of
 from mailer.templates import Rendered, Templates
 
 _SCAN_PAGE = 500

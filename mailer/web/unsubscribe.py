@@ -16,9 +16,9 @@ import logging
 import re
 from collections.abc import Iterable
 
-from mailer import suppression
 from mailer.errors import InvalidToken
 from mailer.settings import Settings
+from mailer.stores import suppression
 from mailer.unsubscribe import PATH_PREFIX, address_of
 from mailer.web.http import Environ, Request, Response, StartResponse, WSGIApp, text
 from mailer.web.render import environment

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mailer import settings, store
+from mailer import settings
 from mailer.settings import Settings
+from mailer.stores import keys as store
 from tests.support.users import COUNT_VARIABLE
 from tests.support.worker import WorkerProcess, wait_until
 
@@ -53,7 +54,7 @@ def everyone_notified(user_ids: list[str]) -> Callable[[], bool]:
 def test_a_broadcast_reaches_every_user_of_the_source_exactly_once(
     broadcast_settings: Settings, worker: WorkerProcess
 ):
-    from mailer import inbox
+    from mailer.api import inbox
 
     user_ids = [f"user-{number}" for number in range(USERS)]
 
@@ -73,7 +74,7 @@ def test_a_broadcast_reaches_every_user_of_the_source_exactly_once(
 def test_a_broadcast_to_the_users_given_reaches_each_once(
     broadcast_settings: Settings, worker: WorkerProcess
 ):
-    from mailer import inbox
+    from mailer.api import inbox
 
     user_ids = [f"member-{number}" for number in range(2_500)]
 

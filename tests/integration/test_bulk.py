@@ -12,12 +12,13 @@ import dramatiq
 import pytest
 import redis
 
-from mailer import search_deliveries, send_email, store
-from mailer.bulk import BATCH_SIZE, send_bulk
-from mailer.deliveries import for_settings
+from mailer import search_deliveries, send_email
+from mailer.api.bulk import BATCH_SIZE, send_bulk
 from mailer.embedded_redis import free_port
 from mailer.settings import current
-from mailer.suppression import suppress
+from mailer.stores import keys as store
+from mailer.stores.delivery_log import for_settings
+from mailer.stores.suppression import suppress
 from mailer.templates import BUNDLED_DIR
 from tests.integration.test_cli import assert_refused, mailer
 from tests.support.worker import wait_until

@@ -1,7 +1,7 @@
 """The dashboard in a real browser, against a real worker: an operator finds a dead email,
 reads why it died, sees it rendered, and replays it once the cause is fixed.
 
-The dashboard runs as a platform would run it, ``mailer.dashboard:app`` imported by a WSGI
+The dashboard runs as a platform would run it, ``mailer.web.app:app`` imported by a WSGI
 server (waitress) in its own process, configured only by its environment.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from mailer import send_email
-from mailer.deliveries import DeliveryLog
 from mailer.embedded_redis import free_port
-from mailer.store import client as redis_client
+from mailer.stores.delivery_log import DeliveryLog
+from mailer.stores.keys import client as redis_client
 from tests.support.ports import wait_for_port
 from tests.support.smtp_server import MAILBOX_UNAVAILABLE, SMTPSink, smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until
@@ -34,13 +34,13 @@ TIMEOUT_MS = 10_000
 
 @pytest.fixture
 def dashboard_url() -> Iterator[str]:
-    """``python -m waitress mailer.dashboard:app`` on a free port, with an operator account."""
+    """``python -m waitress mailer.web.app:app`` on a free port, with an operator account."""
     port = free_port()
     env = {**os.environ, "MAILER_DASHBOARD_USER": USER, "MAILER_DASHBOARD_PASSWORD": PASSWORD}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}"]
     process = subprocess.Popen(
-        [*command, "mailer.dashboard:app"],
+        [*command, "mailer.web.app:app"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

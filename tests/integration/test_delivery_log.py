@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from mailer import send_email, store
+from mailer import send_email
+from mailer.stores import keys as store
 from mailer.web import metrics
 from tests.support.queues import dead_letters
 from tests.support.smtp_server import smtp_sink

@@ -16,8 +16,9 @@ import sys
 import pytest
 import redis
 
-from mailer import deliveries, send_email, settings
+from mailer import send_email, settings
 from mailer.embedded_redis import free_port
+from mailer.stores import delivery_log as deliveries
 from tests.support.queues import dead_letters
 from tests.support.smtp_server import SMTPSink, smtp_sink
 from tests.support.worker import REPO_ROOT, WorkerProcess, wait_until

@@ -12,8 +12,10 @@ from pathlib import Path
 import dramatiq
 import pytest
 
-from mailer import inbox, scheduled_email, store
-from mailer.dead_letters import DeadLetters
+from mailer import scheduled_email
+from mailer.api import inbox
+from mailer.stores import keys as store
+from mailer.stores.dead_letters import DeadLetters
 from tests.support.smtp_server import smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until
 

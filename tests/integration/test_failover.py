@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from mailer import send_email
-from mailer.failover import Failover, FailoverStatus
-from mailer.idempotency import Receipts
+from mailer.stores.failover import Failover, FailoverStatus
+from mailer.stores.receipts import Receipts
 from tests.support.smtp_server import SMTPSink, smtp_sink
 from tests.support.worker import wait_until
 

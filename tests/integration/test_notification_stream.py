@@ -129,7 +129,7 @@ def stream_server(stream_env: dict[str, str]) -> Iterator[StreamServer]:
 
 
 def publish(env: dict[str, str], *titles: str) -> list[tuple[str, float]]:
-    """``mailer.inbox.notify`` in a process of its own, as a web app's request would call it;
+    """``mailer.api.inbox.notify`` in a process of its own, as a web app's request would call it;
     each notification's id and the time ``notify`` returned."""
     code = (
         "import sys, time\n"
@@ -160,7 +160,7 @@ def open_inbox(browser: Any, page_origin: str, stream_url: str) -> Any:
 def test_a_notification_reaches_the_page_within_a_second_and_survives_a_server_restart(
     browser: Any, page_origin: str, stream_env: dict[str, str], stream_server: StreamServer
 ):
-    from mailer.inbox import notification_token
+    from mailer.api.inbox import notification_token
 
     stream_url = f"{stream_server.url}/notifications/stream?token={notification_token('ann')}"
     page = open_inbox(browser, page_origin, stream_url)
@@ -189,7 +189,7 @@ def test_a_notification_reaches_the_page_within_a_second_and_survives_a_server_r
 def test_a_page_on_an_origin_not_allowed_cannot_read_the_stream(
     browser: Any, page_origin: str, stream_env: dict[str, str], stream_server: StreamServer
 ):
-    from mailer.inbox import notification_token
+    from mailer.api.inbox import notification_token
 
     stream_url = f"{stream_server.url}/notifications/stream?token={notification_token('ann')}"
     page = browser.new_context().new_page()
@@ -204,7 +204,7 @@ def test_a_page_on_an_origin_not_allowed_cannot_read_the_stream(
 def test_one_published_while_the_server_is_down_before_any_arrived_is_not_lost(
     browser: Any, page_origin: str, stream_env: dict[str, str], stream_server: StreamServer
 ):
-    from mailer.inbox import notification_token
+    from mailer.api.inbox import notification_token
 
     stream_url = f"{stream_server.url}/notifications/stream?token={notification_token('ann')}"
     page = open_inbox(browser, page_origin, stream_url)

@@ -19,9 +19,9 @@ import pytest
 import redis
 
 from mailer.actors.emails import lookup
-from mailer.message import Email
+from mailer.envelope import Email
 from mailer.priorities import LEVELS
-from mailer.schedules import ScheduleStore
+from mailer.stores.schedules import ScheduleStore
 from tests.support.queues import NAMESPACE
 from tests.support.scheduler import SchedulerProcess, start_scheduler
 from tests.support.worker import WorkerProcess, wait_until

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from mailer import send_email
-from mailer.idempotency import Receipts
+from mailer.stores.receipts import Receipts
 from tests.support.queues import dead_letters
 from tests.support.smtp_server import SMTPSink, smtp_sink
 from tests.support.worker import wait_until

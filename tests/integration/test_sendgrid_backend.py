@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from mailer.backends.sendgrid import SendGridBackend
+from mailer.envelope import Attachment, Email
 from mailer.errors import ConfigurationError, PermanentSendError, Throttled, TransientSendError
-from mailer.message import Attachment, Email
 from mailer.settings import Settings
 from tests.support.sendgrid_server import UNAUTHORIZED_BODY, SendGridServer, sendgrid_api
 

@@ -9,13 +9,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mailer.backends.ses import SESBackend, _map_errors, message_tags
+from mailer.envelope import Attachment, Email
 from mailer.errors import (
     ConfigurationError,
     PermanentSendError,
     Throttled,
     TransientSendError,
 )
-from mailer.message import Attachment, Email
 from mailer.settings import Settings
 from tests.support.ses_server import REGION, MotoSES, moto_server, moto_ses
 

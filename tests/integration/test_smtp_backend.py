@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from mailer.backends.smtp import SMTPBackend
+from mailer.envelope import Email
 from mailer.errors import PermanentSendError, TransientSendError
-from mailer.message import Email
 from mailer.settings import Settings
 from tests.support.smtp_server import (
     HOST,

@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from mailer import (
-    delivery_status,
-    is_suppressed,
-    search_deliveries,
-    send_bulk,
-    send_email,
-    suppression,
-)
+from mailer import delivery_status, is_suppressed, search_deliveries, send_bulk, send_email
 from mailer.embedded_redis import free_port
+from mailer.stores import suppression
 from tests.support.ports import wait_for_port
 from tests.support.smtp_server import smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from mailer import Event, store, subscribe
+from mailer import Event, subscribe
 from mailer.errors import PermanentSendError
+from mailer.stores import keys as store
 
 RECORDED = store.key("test", "payments")
 

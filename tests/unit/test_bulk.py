@@ -12,9 +12,11 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from mailer import bulk, message_parts, send_email
+from mailer import message as message_parts
+from mailer import send_email
+from mailer.api import bulk
+from mailer.api.bulk import MAX_REJECTED_SAMPLES, BulkResult, Rejection, send_bulk
 from mailer.backends import memory
-from mailer.bulk import MAX_REJECTED_SAMPLES, BulkResult, Rejection, send_bulk
 from mailer.errors import (
     InvalidAddress,
     InvalidContext,

@@ -17,10 +17,10 @@ import pytest
 import redis
 
 from mailer import settings
-from mailer.dashboard import make_app
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.web import csrf
+from mailer.web.app import make_app
 from mailer.web.http import WSGIApp
 
 USER = "ops"
@@ -160,7 +160,7 @@ def test_starts_without_an_account_only_when_told_it_is_local(
 def test_the_module_level_app_is_built_from_the_configured_settings(
     dashboard_settings: Settings,
 ) -> None:
-    from mailer.dashboard import app
+    from mailer.web.app import app
 
     assert Client(app).get("/").status == 200
     assert Client(app, auth=None).get("/").status == 401

@@ -13,7 +13,7 @@ import pytest
 import waitress
 
 from mailer import settings
-from mailer.commands import dashboard
+from mailer.cli import dashboard
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 

@@ -8,11 +8,11 @@ import re
 import time
 from typing import Any
 
-from mailer import deliveries
 from mailer.actors import emails
 from mailer.broker import broker
-from mailer.deliveries import Attempt
 from mailer.settings import Settings
+from mailer.stores import delivery_log as deliveries
+from mailer.stores.delivery_log import Attempt
 from tests.unit.test_dashboard import Client, client, dashboard_settings
 
 __all__ = ["client", "dashboard_settings"]

@@ -126,8 +126,8 @@ def test_signed_endpoints_need_their_token_not_the_operators_login(
 ) -> None:
     import dataclasses
 
-    from mailer.dashboard import make_app
     from mailer.signing import Signer
+    from mailer.web.app import make_app
 
     keyed = dataclasses.replace(dashboard_settings, secret_key="k" * 40)
     client = Client(make_app(keyed), auth=None)

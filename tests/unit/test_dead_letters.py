@@ -20,10 +20,10 @@ from dramatiq.common import q_name
 
 from mailer.actors.emails import EMAIL_TYPES, lookup
 from mailer.broker import build_broker
-from mailer.dead_letters import PAGE, DeadLetters
-from mailer.deliveries import Attempt, DeliveryLog, for_settings
-from mailer.message import Email
+from mailer.envelope import Email
 from mailer.settings import Settings
+from mailer.stores.dead_letters import PAGE, DeadLetters
+from mailer.stores.delivery_log import Attempt, DeliveryLog, for_settings
 
 NOW = time.time()
 TRACEBACK = (

@@ -6,12 +6,14 @@ import time
 
 import pytest
 
-from mailer import deliveries, send_email, store
+from mailer import send_email
 from mailer.backends import memory
-from mailer.deliveries import Attempt
 from mailer.errors import PermanentSendError, Throttled, TransientSendError
-from mailer.middleware.delivery_log import flush_queued
+from mailer.middleware.log_deliveries import flush_queued
 from mailer.middleware.stats import StatsLine
+from mailer.stores import delivery_log as deliveries
+from mailer.stores import keys as store
+from mailer.stores.delivery_log import Attempt
 from mailer.web import metrics
 
 from .conftest import drain

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from mailer import dev
+from mailer.cli import dev
 
 
 def test_dev_sends_each_matching_periodic_actor_at_the_top_of_the_minute(stub_broker, monkeypatch):

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 import dramatiq
 import pytest
 
-from mailer import Event, inbox, publish, scheduled_email, settings, subscribe
+from mailer import Event, publish, scheduled_email, settings, subscribe
 from mailer.actors import events
+from mailer.api import inbox
 from mailer.backends import memory
-from mailer.cli import main
+from mailer.cli.main import main
 from mailer.errors import (
     ConfigurationError,
     InvalidPayload,
@@ -148,7 +149,7 @@ def test_two_subscribers_may_not_share_a_name(stub_broker):
 
 @pytest.fixture
 def flows_on(mailer_settings: Settings, stub_broker) -> Settings:
-    from mailer import flows
+    from mailer import stock_flows as flows
 
     configured = dataclasses.replace(
         mailer_settings,
@@ -163,7 +164,7 @@ def flows_on(mailer_settings: Settings, stub_broker) -> Settings:
 
 @pytest.fixture
 def clean_inboxes(mailer_settings: Settings) -> None:
-    from mailer import store
+    from mailer.stores import keys as store
 
     client = store.client()
     for key in client.scan_iter(match=store.key("notifications", "*")):
@@ -233,7 +234,7 @@ def test_post_published_notifies_every_user_and_mails_subscribers(
 
 
 def test_a_flow_that_does_not_exist_is_a_configuration_error():
-    from mailer import flows
+    from mailer import stock_flows as flows
 
     with pytest.raises(ConfigurationError, match="MAILER_FLOWS"):
         flows.switch_on(("user.deleted",))

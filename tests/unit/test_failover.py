@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from mailer import failover
-from mailer.failover import Failover
 from mailer.settings import Settings
+from mailer.stores import failover
+from mailer.stores.failover import Failover
 
 COOLDOWN_S = 0.3
 # Redis and this process read the same clock, so a little slack covers the round trips.
@@ -53,7 +53,7 @@ def test_opens_after_the_set_number_of_consecutive_failures(client, caplog):
     worker.failed("smtp", "smtp 451: try again later")
     worker.failed("smtp", "smtp 451: try again later")
     assert worker.choose() == "smtp"
-    with caplog.at_level(logging.WARNING, logger="mailer.failover"):
+    with caplog.at_level(logging.WARNING, logger="mailer.stores.failover"):
         worker.failed("smtp", "smtp 421: service not available")
     assert worker.choose() == "ses"
     [record] = caplog.records
@@ -147,7 +147,7 @@ def test_a_successful_probe_closes_the_circuit(client, caplog):
     time.sleep(PAST_COOLDOWN_S)
     assert second.choose() == "smtp"
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="mailer.failover"):
+    with caplog.at_level(logging.INFO, logger="mailer.stores.failover"):
         second.succeeded("smtp")
     assert first.choose() == second.choose() == "smtp"
     status = first.status()
@@ -163,7 +163,7 @@ def test_a_failed_probe_opens_the_circuit_for_another_cooldown(client, caplog):
     time.sleep(PAST_COOLDOWN_S)
     assert first.choose() == "smtp"
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="mailer.failover"):
+    with caplog.at_level(logging.INFO, logger="mailer.stores.failover"):
         first.failed("smtp", "smtp 451: still down")
     assert first.choose() == second.choose() == "ses"
     assert first.status().state == "open"

@@ -18,9 +18,9 @@ from mailer import send_email, settings
 from mailer.actors import digest
 from mailer.backends import memory
 from mailer.errors import PermanentSendError, TransientSendError
-from mailer.failures import Failure, FailureLog, digest_context
-from mailer.middleware.failures import RecordFailures, describe
+from mailer.middleware.record_failures import RecordFailures, describe
 from mailer.settings import Settings
+from mailer.stores.failure_log import Failure, FailureLog, digest_context
 from mailer.templates import BUNDLED_DIR, Templates
 
 from .conftest import dead_letters, drain

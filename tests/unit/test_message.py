@@ -7,7 +7,7 @@ import email.policy
 from datetime import datetime, timezone
 from email.message import EmailMessage
 
-from mailer.message import Attachment, Email
+from mailer.envelope import Attachment, Email
 
 
 def parse(message: Email) -> EmailMessage:

@@ -17,8 +17,9 @@ import redis
 from dramatiq import Message, Worker
 from dramatiq.brokers.stub import StubBroker
 
-from mailer import inbox, settings, store
+from mailer import settings
 from mailer.actors.notifications import notify_users
+from mailer.api import inbox
 from mailer.errors import (
     ConfigurationError,
     InvalidKey,
@@ -27,11 +28,12 @@ from mailer.errors import (
     InvalidUserId,
     ValidationError,
 )
-from mailer.notifications import STREAM_TOKEN_PURPOSE, NotificationStore
 from mailer.priorities import LEVELS
 from mailer.settings import Settings
 from mailer.signing import signer_for
-from mailer.web.notifications import STREAM_PATH, stream_app
+from mailer.stores import keys as store
+from mailer.stores.inbox import STREAM_TOKEN_PURPOSE, NotificationStore
+from mailer.web.notification_stream import STREAM_PATH, stream_app
 
 from .conftest import drain
 

@@ -17,10 +17,11 @@ import redis
 from dramatiq import Middleware
 from dramatiq.middleware import CurrentMessage
 
-from mailer import send_email, settings, store
+from mailer import send_email, settings
 from mailer.backends import memory
 from mailer.errors import Throttled
 from mailer.middleware.rate_limit import RateLimit, RateLimiter, limiter
+from mailer.stores import keys as store
 
 from .conftest import dead_letters, drain
 

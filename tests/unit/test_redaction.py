@@ -2,7 +2,7 @@ import logging
 
 import dramatiq
 
-from mailer import redaction
+from mailer import log_redaction as redaction
 
 
 def test_dramatiq_log_lines_show_a_message_as_its_actor_and_id(caplog):

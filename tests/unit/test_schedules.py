@@ -14,15 +14,16 @@ import pytest
 import redis
 from dramatiq.brokers.stub import StubBroker
 
-from mailer import settings, store
+from mailer import settings
 from mailer.actors import schedules as schedule_actors
 from mailer.actors.emails import lookup
-from mailer.cli import main
+from mailer.cli.main import main
+from mailer.envelope import Email
 from mailer.errors import InvalidKey, InvalidSendTime
-from mailer.message import Email
 from mailer.priorities import LEVELS
-from mailer.schedules import ScheduledEmail, ScheduleStore
 from mailer.settings import Settings
+from mailer.stores import keys as store
+from mailer.stores.schedules import ScheduledEmail, ScheduleStore
 
 HOUR = timedelta(hours=1)
 

@@ -10,12 +10,13 @@ import dramatiq
 import pytest
 from periodiq import cron
 
-from mailer import send_email, store
+from mailer import send_email
 from mailer.actors import emails
 from mailer.backends import memory
-from mailer.idempotency import IdempotencyKeys, Receipts
 from mailer.middleware.send_once import receipts_for_settings
 from mailer.priorities import LEVELS
+from mailer.stores import keys as store
+from mailer.stores.receipts import IdempotencyKeys, Receipts
 
 from .conftest import dead_letters, drain
 
@@ -178,6 +179,6 @@ def wait_until(condition, timeout_s: float = 5.0) -> None:
 
 
 def _envelope() -> dict[str, object]:
-    from mailer.message import Email
+    from mailer.envelope import Email
 
     return Email(to=["ann@example.com"], from_email="", tags=["welcome"]).to_json()

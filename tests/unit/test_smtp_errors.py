@@ -9,8 +9,8 @@ import pytest
 
 from mailer.backends import create_backend
 from mailer.backends.smtp import SMTPBackend, _provider_id
+from mailer.envelope import Email
 from mailer.errors import ConfigurationError, PermanentSendError, SendError, TransientSendError
-from mailer.message import Email
 from mailer.settings import Settings
 
 USERNAME, PASSWORD = "shop-mailer", "s3cret-Pa55"

@@ -9,10 +9,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mailer import deliveries, send_email, settings, store, suppression
+from mailer import send_email, settings
 from mailer.backends import memory
 from mailer.errors import InvalidAddress, InvalidToken, ValidationError
 from mailer.settings import Settings
+from mailer.stores import delivery_log as deliveries
+from mailer.stores import keys as store
+from mailer.stores import suppression
 from mailer.unsubscribe import address_of, unsubscribe_url
 from mailer.web import unsubscribe
 
@@ -164,7 +167,7 @@ def test_no_link_without_a_public_url(mailer_settings):
 
 
 def test_the_suppress_command_adds_lists_and_removes(capsys):
-    from mailer.cli import main
+    from mailer.cli.main import main
 
     assert main(["suppress", "add", "ann@example.com", "Bob <bob@example.com>"]) == 0
     assert "2 added, 0 already suppressed" in capsys.readouterr().out

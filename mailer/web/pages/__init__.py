@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from dramatiq.brokers.redis import RedisBroker
 
-from mailer.dead_letters import DeadLetters
-from mailer.deliveries import DeliveryLog
 from mailer.settings import Settings
+from mailer.stores.dead_letters import DeadLetters
+from mailer.stores.delivery_log import DeliveryLog
 from mailer.templates import Templates
 from mailer.web.stored import MessageFinder
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from mailer.dead_letters import DeadLetter, DeadLetters
+from mailer.stores.dead_letters import DeadLetter, DeadLetters
 from mailer.web.http import Request, Response, redirect
 from mailer.web.pages import Services
 from mailer.web.render import page

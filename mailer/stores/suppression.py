@@ -1,0 +1,114 @@
+"""The suppression list: addresses mailer will not send to, checked by the worker on every send.
+
+An address goes on it when its owner unsubscribes (the one-click link in every bulk email),
+when it bounces or complains, or by hand (``mailer suppress add``). The worker checks the
+recipients of each email just before rendering it, not when it is queued, so an address
+suppressed while a newsletter drains stops receiving it at once. Email types declared
+``transactional`` (a password reset, a booking confirmation) are exempt: the person asked
+for that very email, and unsubscribing from news must not lock them out of their account.
+
+Addresses are kept by their lower-cased ``local@domain`` in one Redis hash, with the reason
+and the time, so a check of a message's recipients is one ``HMGET``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from mailer.addresses import addr_spec, parse_address
+from mailer.errors import ValidationError
+from mailer.stores import keys as store
+
+#: Why an address is suppressed; free text is refused so reports can group by reason.
+REASONS = ("unsubscribed", "bounced", "complained", "manual")
+
+
+@dataclass(frozen=True)
+class Suppression:
+    address: str
+    reason: str
+    at: float
+
+
+class SuppressionList:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._key = store.key("suppressed")
+
+    def add(self, addresses: Iterable[str], reason: str) -> int:
+        """Suppress ``addresses``; returns how many were not suppressed before."""
+        entry = json.dumps({"reason": reason, "at": time.time()})
+        mapping = {normalise(address): entry for address in addresses}
+        if not mapping:
+            return 0
+        known = self.client.hmget(self._key, list(mapping))
+        self.client.hset(self._key, mapping=mapping)
+        return sum(1 for value in known if value is None)
+
+    def remove(self, addresses: Iterable[str]) -> int:
+        keys = [normalise(address) for address in addresses]
+        return int(self.client.hdel(self._key, *keys)) if keys else 0
+
+    def suppressed(self, addresses: Sequence[str]) -> set[str]:
+        """Which of ``addresses`` (as given) are suppressed, in one round trip."""
+        if not addresses:
+            return set()
+        found = self.client.hmget(self._key, [normalise(address) for address in addresses])
+        return {
+            address for address, entry in zip(addresses, found, strict=True) if entry is not None
+        }
+
+    def get(self, address: str) -> Suppression | None:
+        entry = self.client.hget(self._key, normalise(address))
+        return None if entry is None else _suppression(normalise(address), entry)
+
+    def __iter__(self) -> Iterator[Suppression]:
+        for address, entry in self.client.hscan_iter(self._key, count=1_000):
+            yield _suppression(address.decode(), entry)
+
+    def __len__(self) -> int:
+        return int(self.client.hlen(self._key))
+
+
+def normalise(address: str) -> str:
+    """``Ann <Ann@Example.com>`` and ``ann@example.com`` are one mailbox to suppress."""
+    return addr_spec(address).lower()
+
+
+def for_settings(redis_url: str | None = None) -> SuppressionList:
+    return SuppressionList(store.client(redis_url))
+
+
+def suppress(addresses: str | Iterable[str], reason: str = "manual") -> int:
+    """Put ``addresses`` on the suppression list; returns how many were new on it.
+
+    Every address is checked first (``InvalidAddress``) and ``reason`` must be one of
+    ``REASONS``, so a bad call changes nothing.
+    """
+    if reason not in REASONS:
+        raise ValidationError("reason", f"must be one of {', '.join(REASONS)}")
+    return for_settings().add(_checked(addresses), reason)
+
+
+def unsuppress(addresses: str | Iterable[str]) -> int:
+    """Take ``addresses`` off the list (they asked to hear from us again); returns how many."""
+    return for_settings().remove(_checked(addresses))
+
+
+def is_suppressed(address: str) -> bool:
+    return bool(for_settings().suppressed([parse_address(address, "address")]))
+
+
+def _checked(addresses: str | Iterable[str]) -> list[str]:
+    items = [addresses] if isinstance(addresses, str) else list(addresses)
+    return [parse_address(address, "addresses") for address in items]
+
+
+def _suppression(address: str, entry: bytes | str) -> Suppression:
+    data = json.loads(entry)
+    return Suppression(address, str(data["reason"]), float(data["at"]))

@@ -1,0 +1,146 @@
+"""The operators' dashboard: one authenticated WSGI app (``gunicorn mailer.web.app:app``).
+
+::
+
+    /healthz          the platform's health check, open (mailer.web.health)
+    /unsubscribe/...  one-click unsubscribe links, open: the signed link is the credential
+    /notifications/stream   a user's notifications, live (Server-Sent Events), for the app's
+                      pages; open, with the signed per-user token the app issued
+    /                 the last 24 hours per hour and per email type
+    /deliveries       the delivery log, searched; /deliveries/<id>: one message in full
+    /dead-letters     dead letters by queue, type, error or recipient; requeue or delete them
+    /queues/...       dramatiq-dashboard: queues, delayed and dead messages, one at a time
+    /metrics          Prometheus text (mailer.web.metrics)
+
+Everything else needs the Basic-auth account ``MAILER_DASHBOARD_USER`` /
+``MAILER_DASHBOARD_PASSWORD``; without one the dashboard refuses to start, unless told it is
+serving one developer's machine (``mailer dashboard --unauthenticated-local``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from dramatiq_dashboard import DashboardApp
+
+import mailer.actors  # noqa: F401  (declares every actor, so every queue is known)
+from mailer import settings as mailer_settings
+from mailer import templates
+from mailer.broker import broker
+from mailer.errors import ConfigurationError
+from mailer.settings import Settings
+from mailer.stores import delivery_log as deliveries
+from mailer.stores.dead_letters import DeadLetters
+from mailer.web import health, unsubscribe
+from mailer.web import notification_stream as notifications
+from mailer.web.auth import BasicAuth
+from mailer.web.csrf import CSRFGuard
+from mailer.web.headers import with_security_headers
+from mailer.web.http import Environ, StartResponse, WSGIApp, text
+from mailer.web.pages import Services
+from mailer.web.router import Router
+from mailer.web.stored import MessageFinder
+
+__all__ = ["app", "make_app"]
+
+QUEUES_PREFIX = "/queues"
+HEALTH_PATH = "/healthz"
+UNSUBSCRIBE_PREFIX = "/unsubscribe/"
+
+
+def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGIApp:
+    """The dashboard on ``settings``; ``ConfigurationError`` if it has no account to ask for,
+    unless ``allow_unauthenticated`` (for a server bound to the loopback interface only)."""
+    credentials = _credentials(settings, allow_unauthenticated)
+    log = deliveries.for_settings(settings)
+    dead_letters = DeadLetters(broker, log=log)
+    services = Services(
+        settings=settings,
+        broker=broker,
+        log=log,
+        dead_letters=dead_letters,
+        finder=MessageFinder(broker, dead_letters),
+        templates=templates.for_settings(settings),
+    )
+    mounts = {QUEUES_PREFIX: DashboardApp(broker, prefix=QUEUES_PREFIX), "/metrics": _metrics}
+    pages: WSGIApp = CSRFGuard(Router(services, mounts), own_token_prefixes=(QUEUES_PREFIX,))
+    if credentials is not None:
+        pages = BasicAuth(pages, *credentials)
+    return with_security_headers(_public_first(settings, pages))
+
+
+def _credentials(settings: Settings, allow_unauthenticated: bool) -> tuple[str, str] | None:
+    user, password = settings.dashboard_user, settings.dashboard_password
+    if user and ":" in user:
+        # Basic auth sends "user:password" and splits at the first colon: no one could log in.
+        raise ConfigurationError("MAILER_DASHBOARD_USER", "may not contain a colon")
+    if user and password:
+        return user, password
+    if allow_unauthenticated:
+        return None
+    raise ConfigurationError(
+        "MAILER_DASHBOARD_USER",
+        "the dashboard needs MAILER_DASHBOARD_USER and MAILER_DASHBOARD_PASSWORD "
+        "(or `mailer dashboard --unauthenticated-local` on a developer's machine)",
+    )
+
+
+def _public_first(settings: Settings, pages: WSGIApp) -> WSGIApp:
+    """The endpoints a platform or a recipient reaches without the operators' account (each
+    checks its own credential, if any); everything else is ``pages``."""
+    signed = _signed_endpoints(settings)
+
+    def route(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if path == HEALTH_PATH:
+            return health.app(environ, start_response)
+        if path.startswith(UNSUBSCRIBE_PREFIX):
+            return signed[UNSUBSCRIBE_PREFIX](environ, start_response)
+        if path == notifications.STREAM_PATH:
+            return signed[notifications.STREAM_PATH](environ, start_response)
+        return pages(environ, start_response)
+
+    return route
+
+
+def _signed_endpoints(settings: Settings) -> dict[str, WSGIApp]:
+    """The endpoints whose credential is a token signed with ``MAILER_SECRET_KEY``; without
+    the key they say so (503), and the dashboard itself still serves the operators."""
+    if not settings.secret_key:
+        missing = text(503, "This endpoint needs MAILER_SECRET_KEY to be set.\n")
+        return {UNSUBSCRIBE_PREFIX: missing, notifications.STREAM_PATH: missing}
+    return {
+        UNSUBSCRIBE_PREFIX: unsubscribe.app_for(settings),
+        notifications.STREAM_PATH: notifications.stream_app(settings),
+    }
+
+
+def _metrics(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Imported on first use: the exporter's dependencies are needed only by who scrapes it."""
+    try:
+        from mailer.web import metrics
+    except ImportError as err:
+        unavailable = text(503, f"Metrics are not available: {err}\n")
+        return unavailable(environ, start_response)
+    return metrics.app(environ, start_response)
+
+
+class _LazyApp:
+    """``make_app(settings.current())``, built on the first request rather than at import:
+    importing the module (a test, a server's preload) needs no dashboard account, and a
+    failed build says what is missing on each request until the environment is fixed."""
+
+    def __init__(self) -> None:
+        self._app: WSGIApp | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    self._app = make_app(mailer_settings.current())
+        return self._app(environ, start_response)
+
+
+app = _LazyApp()
