@@ -1,5 +1,7 @@
 """``python -m mailer.cli``: the ``mailer`` command."""
 
+import sys
+
 from mailer.cli.main import main
 
-main()
+sys.exit(main())

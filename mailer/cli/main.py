@@ -129,7 +129,3 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, help="default: $PORT, else 8000")
     web.set_defaults(run=_web)
     return parser
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,8 +20,9 @@ from dramatiq.middleware import CurrentMessage
 from mailer import send_email, settings
 from mailer.backends import memory
 from mailer.errors import Throttled
-from mailer.middleware.rate_limit import RateLimit, RateLimiter, limiter
+from mailer.middleware.rate_limit import RateLimit, limiter
 from mailer.stores import keys as store
+from mailer.stores.rate_limiter import RateLimiter
 
 from .conftest import dead_letters, drain
 

@@ -1,0 +1,196 @@
+"""One rate limit for every worker on every host, kept in Redis: at most N sends per window.
+
+Each limited bucket (``all``, and one per backend) is a sorted set of slots. A granted send
+holds a slot scored ``now + hold_ms`` while in flight, and its release re-scores it to the
+moment the provider answered; a slot counts while its score is within the last window. A
+provider counts a send from when it arrives until it answers, so counting each send from its
+grant until a window after its answer keeps every window the provider sees within the limit,
+which a sliding window or token bucket over grant times alone does not when sends take varying
+time. The clock is Redis's ``TIME``, the one clock every host agrees on.
+
+A refused message is put back for later rather than retried (see ``deferral``). So that a
+backlog does not all come back at the same instant, each refusal takes a ticket: per set of
+buckets and per queue (a lane per priority level, so a critical email never queues behind a
+newsletter's tickets), successive refusals are spread one slot spacing apart. A message back
+from waiting its turn and refused again takes no new ticket: it is told when the next slot
+frees. Dramatiq brings a delayed message back a few hundred ms after its time, by when the
+slots have moved on; sent to the back of the line each time, it would leave slots unused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from mailer.settings import Settings
+from mailer.stores import keys as store
+
+logger = logging.getLogger(__name__)
+
+ALL = "all"
+WINDOW_MS = 1_000  # limits are configured per second
+#: A wait this short is slept off in the worker thread. Put back, the message would come back
+#: through Dramatiq's delay queue 0.25-0.5 s late, leaving slots unused under a backlog (the
+#: bench measured 90 % of the limit used that way, 95 % and more sleeping up to a second).
+SLEEP_UP_TO_MS = 1000
+MAX_SLEEPS = 10
+#: A put-back message is asked back this much before its turn, since Dramatiq's delay queue
+#: returns it a few hundred ms late; if it is early, it sleeps the rest off in the thread.
+RETURN_EARLY_MS = 500
+#: How long a provider's "slow down" pauses its backend when it gives no Retry-After.
+DEFAULT_PAUSE_S = 1.0
+
+_NOW_MS = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: ticket, then per bucket its slots and its pause. ARGV: token, window_ms, hold_ms, queued
+# (1: refused, take no ticket), then each bucket's limit (0: none).
+# Returns {wait_ms, index of the bucket that refused, paused}.
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local window, hold = tonumber(ARGV[2]), tonumber(ARGV[3])
+local wait, culprit, paused, spacing = 0, 0, 0, 0
+for i = 1, (#KEYS - 1) / 2 do
+  local slots, limit = KEYS[2 * i], tonumber(ARGV[4 + i])
+  local pause = tonumber(redis.call('GET', KEYS[2 * i + 1]) or '0')
+  if pause - now > wait then wait, culprit, paused = pause - now, i, 1 end
+  if limit > 0 then
+    spacing = math.max(spacing, window / limit)
+    redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - window)
+    local counted = redis.call('ZCARD', slots)
+    if counted >= limit then
+      local leaving = redis.call('ZRANGE', slots, counted - limit, counted - limit, 'WITHSCORES')
+      -- A slot still in flight leaves a window after its answer: at the soonest, from now.
+      local left = math.min(tonumber(leaving[2]), now) + window - now
+      if left > wait then wait, culprit, paused = left, i, 0 end
+    end
+  end
+end
+if wait > 0 then
+  if spacing > 0 and ARGV[4] == '0' then
+    wait = math.max(wait, tonumber(redis.call('GET', KEYS[1]) or '0') - now)
+    local next_slot = now + wait + spacing
+    redis.call('SET', KEYS[1], tostring(next_slot), 'PX', math.ceil(wait + spacing + window))
+  end
+  return {math.ceil(wait), culprit, paused}
+end
+for i = 1, (#KEYS - 1) / 2 do
+  if tonumber(ARGV[4 + i]) > 0 then
+    redis.call('ZADD', KEYS[2 * i], now + hold, ARGV[1])
+    redis.call('PEXPIRE', KEYS[2 * i], window + hold)
+  end
+end
+return {0, 0, 0}
+"""
+)
+
+# KEYS: slots of each limited bucket. ARGV: token.
+_RELEASE = (
+    _NOW_MS
+    + """
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
+"""
+)
+
+# KEYS: the bucket's pause. ARGV: pause_ms. A pause only ever grows.
+_PAUSE = (
+    _NOW_MS
+    + """
+local until_ms = now + tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') < until_ms then
+  redis.call('SET', KEYS[1], until_ms, 'PX', ARGV[1])
+end
+"""
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What ``acquire`` answered: granted (``wait_ms == 0``), or why not and for how long."""
+
+    wait_ms: int
+    bucket: str | None = None  # the bucket that refused
+    paused: bool = False  # refused because the provider asked us to slow down
+
+
+class RateLimiter:
+    """The Redis mechanics of the limit, each decision one atomic Lua call."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        limits: Mapping[str, int],
+        *,
+        window_ms: int = WINDOW_MS,
+        hold_ms: int = 60_000,
+    ) -> None:
+        self.limits = dict(limits)
+        self.window_ms = window_ms
+        # An upper bound on a send, after which the slot of a worker that died is let go.
+        self.hold_ms = hold_ms
+        self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+        self._pause = client.register_script(_PAUSE)
+
+    def acquire(
+        self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
+    ) -> int:
+        """0 if a slot is now held under ``token`` in every limited bucket, else ms to wait.
+
+        ``queued``: the caller already waited its turn (a message put back before). Refused
+        again, it is told the plain wait and takes no new ticket, rather than going to the back
+        of the line because it came back a little before its slot was free.
+        """
+        return self.decide(buckets, token, lane=lane, queued=queued).wait_ms
+
+    def decide(
+        self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
+    ) -> Decision:
+        """``acquire``, also naming the bucket that refused, for logs and put-back reasons."""
+        keys = [store.key("rate", "ticket", "+".join(buckets), lane)]
+        for name in buckets:
+            keys += [_slots_key(name), _pause_key(name)]
+        limits = [self.limits.get(bucket, 0) for bucket in buckets]
+        wait_ms, culprit, paused = self._acquire(
+            keys=keys, args=[token, self.window_ms, self.hold_ms, int(queued), *limits]
+        )
+        bucket = buckets[int(culprit) - 1] if culprit else None
+        return Decision(int(wait_ms), bucket, bool(paused))
+
+    def release(self, buckets: Sequence[str], token: str) -> None:
+        """The send answered: its slots count from now until a window later."""
+        keys = [_slots_key(bucket) for bucket in buckets if self.limits.get(bucket)]
+        if keys:
+            self._release(keys=keys, args=[token])
+
+    def pause(self, bucket: str, pause_ms: int) -> None:
+        """Nobody sends through ``bucket`` for ``pause_ms``; a longer pause already set stays."""
+        self._pause(keys=[_pause_key(bucket)], args=[max(1, int(pause_ms))])
+
+    def reason(self, decision: Decision) -> str:
+        """Why a message waits, as the put-back log line says it."""
+        if decision.paused:
+            return f"{decision.bucket} paused by the provider"
+        per = "s" if self.window_ms == 1000 else f"{self.window_ms} ms"
+        return f"rate limit {decision.bucket}={self.limits.get(decision.bucket or '')}/{per}"
+
+
+def _slots_key(bucket: str) -> str:
+    return store.key("rate", "slots", bucket)
+
+
+def _pause_key(bucket: str) -> str:
+    return store.key("rate", "pause", bucket)
+
+
+def limits_for(settings: Settings) -> dict[str, int]:
+    """``MAILER_RATE_LIMIT`` as the ``all`` bucket beside ``MAILER_RATE_LIMITS``' backends."""
+    limits = {ALL: settings.rate_limit} if settings.rate_limit else {}
+    return {**limits, **settings.rate_limits}
