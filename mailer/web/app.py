@@ -26,11 +26,10 @@ from dramatiq_dashboard import DashboardApp
 
 import mailer.actors  # noqa: F401  (declares every actor, so every queue is known)
 from mailer import settings as mailer_settings
-from mailer import templates
+from mailer import stores, templates
 from mailer.broker import broker
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
-from mailer.stores import delivery_log as deliveries
 from mailer.stores.dead_letters import DeadLetters
 from mailer.web import health, unsubscribe
 from mailer.web import notification_stream as notifications
@@ -40,7 +39,7 @@ from mailer.web.headers import with_security_headers
 from mailer.web.http import Environ, StartResponse, WSGIApp, text
 from mailer.web.pages import Services
 from mailer.web.router import Router
-from mailer.web.stored import MessageFinder
+from mailer.web.stored_messages import MessageFinder
 
 __all__ = ["app", "make_app"]
 
@@ -53,7 +52,7 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
     """The dashboard on ``settings``; ``ConfigurationError`` if it has no account to ask for,
     unless ``allow_unauthenticated`` (for a server bound to the loopback interface only)."""
     credentials = _credentials(settings, allow_unauthenticated)
-    log = deliveries.for_settings(settings)
+    log = stores.for_settings(settings).delivery_log
     dead_letters = DeadLetters(broker, log=log)
     services = Services(
         settings=settings,
@@ -63,7 +62,10 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
         finder=MessageFinder(broker, dead_letters),
         templates=templates.for_settings(settings),
     )
-    mounts = {QUEUES_PREFIX: DashboardApp(broker, prefix=QUEUES_PREFIX), "/metrics": _metrics}
+    mounts = {
+        QUEUES_PREFIX: DashboardApp(broker, prefix=QUEUES_PREFIX),
+        "/metrics": _metrics(settings),
+    }
     pages: WSGIApp = CSRFGuard(Router(services, mounts), own_token_prefixes=(QUEUES_PREFIX,))
     if credentials is not None:
         pages = BasicAuth(pages, *credentials)
@@ -116,14 +118,18 @@ def _signed_endpoints(settings: Settings) -> dict[str, WSGIApp]:
     }
 
 
-def _metrics(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+def _metrics(settings: Settings) -> WSGIApp:
     """Imported on first use: the exporter's dependencies are needed only by who scrapes it."""
-    try:
-        from mailer.web import metrics
-    except ImportError as err:
-        unavailable = text(503, f"Metrics are not available: {err}\n")
-        return unavailable(environ, start_response)
-    return metrics.app(environ, start_response)
+
+    def scrape(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            from mailer.web import metrics
+        except ImportError as err:
+            unavailable = text(503, f"Metrics are not available: {err}\n")
+            return unavailable(environ, start_response)
+        return metrics.app_for(settings)(environ, start_response)
+
+    return scrape
 
 
 class _LazyApp:
