@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from mailer.cli.common import print_table
+from mailer.cli.output import print_table
 
 if TYPE_CHECKING:
     from mailer.actors.events import Subscriber
@@ -23,17 +23,7 @@ def _events(args: argparse.Namespace) -> int:
     from mailer.stock_flows import FLOWS
 
     load_event_modules()
-    rows = [
-        (
-            s.topic,
-            s.name,
-            s.actor.queue_name,
-            str(s.actor.options["max_retries"]),
-            ", ".join(s.requires),
-        )
-        for topic in sorted(SUBSCRIBERS)
-        for s in SUBSCRIBERS[topic]
-    ]
+    rows = [_row(s) for topic in sorted(SUBSCRIBERS) for s in SUBSCRIBERS[topic]]
     off = sorted(set(FLOWS) - set(SUBSCRIBERS))
     if args.json:
         print(
