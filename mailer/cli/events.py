@@ -20,11 +20,11 @@ _COLUMNS = ("topic", "subscriber", "queue", "retries", "requires")
 
 def _events(args: argparse.Namespace) -> int:
     from mailer.actors.events import SUBSCRIBERS, load_event_modules
-    from mailer.stock_flows import FLOWS
+    from mailer.api.events import READY_FLOW_TOPICS
 
     load_event_modules()
     rows = [_row(s) for topic in sorted(SUBSCRIBERS) for s in SUBSCRIBERS[topic]]
-    off = sorted(set(FLOWS) - set(SUBSCRIBERS))
+    off = sorted(READY_FLOW_TOPICS - set(SUBSCRIBERS))
     if args.json:
         print(
             json.dumps(

@@ -35,7 +35,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mailer.api import email as api
+    from mailer.api import log as api
 
     try:
         if args.message_id:

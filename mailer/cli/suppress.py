@@ -15,10 +15,10 @@ from mailer.cli.output import REDIS_FAILURES, format_utc, print_table, redis_fai
 
 
 def _add(args: argparse.Namespace) -> int:
-    from mailer.stores import suppression
+    from mailer.api.suppression import suppress
 
     try:
-        added = suppression.suppress(args.addresses, args.reason)
+        added = suppress(args.addresses, args.reason)
     except REDIS_FAILURES as err:
         return redis_failed("could not update the suppression list", err)
     print(f"{added} added, {len(args.addresses) - added} already suppressed")
@@ -26,10 +26,10 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from mailer.stores import suppression
+    from mailer.api.suppression import unsuppress
 
     try:
-        removed = suppression.unsuppress(args.addresses)
+        removed = unsuppress(args.addresses)
     except REDIS_FAILURES as err:
         return redis_failed("could not update the suppression list", err)
     print(f"{removed} removed")
