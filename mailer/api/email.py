@@ -12,6 +12,7 @@ The actors (and with them the broker) are imported by the calls that need them, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +65,8 @@ def send_email(
     Raises ``BrokerUnavailable`` when Redis is down or loading.
     """
     settings = mailer_settings.current()
-    message = checked_message(
-        settings, template, to, context, cc, bcc, reply_to, from_email, headers, attachments,
-        priority,
-    )  # fmt: skip
+    options = SendOptions(cc, bcc, reply_to, from_email, headers, attachments, priority)
+    message = checked_message(settings, template, to, context, options)
     when = None if send_at is None else check_aware(send_at, "send_at")
     if idempotency_key is None:
         _enqueue(settings, message, when)
@@ -75,18 +74,26 @@ def send_email(
     return _enqueue_once(settings, check_key(idempotency_key, "idempotency_key"), message, when)
 
 
+@dataclass(frozen=True)
+class SendOptions:
+    """What ``send_email`` and ``schedule_email`` take besides the template, recipients and
+    context, as the caller gave it: checked by ``checked_message``."""
+
+    cc: Recipients | None = None
+    bcc: Recipients | None = None
+    reply_to: Recipients | None = None
+    from_email: str | None = None
+    headers: Mapping[str, str] | None = None
+    attachments: Sequence[AttachmentLike] | None = None
+    priority: str | None = None
+
+
 def checked_message(
     settings: Settings,
     template: str,
     to: Recipients,
     context: Mapping[str, Any] | None,
-    cc: Recipients | None,
-    bcc: Recipients | None,
-    reply_to: Recipients | None,
-    from_email: str | None,
-    headers: Mapping[str, str] | None,
-    attachments: Sequence[AttachmentLike] | None,
-    priority: str | None,
+    options: SendOptions,
 ) -> dramatiq.Message[None]:
     """The checked message, ready to enqueue: every argument validated, nothing sent yet."""
     from mailer.actors import emails
@@ -94,17 +101,19 @@ def checked_message(
     checked_context = check_context(context)
     for_settings(settings).check(template, checked_context)
     declared = emails.lookup(template)
+    from_email = options.from_email
     envelope = Email(
         to=parse_addresses(to, "to", required=True),
-        cc=parse_addresses(cc, "cc"),
-        bcc=parse_addresses(bcc, "bcc"),
-        reply_to=parse_addresses(reply_to, "reply_to"),
+        cc=parse_addresses(options.cc, "cc"),
+        bcc=parse_addresses(options.bcc, "bcc"),
+        reply_to=parse_addresses(options.reply_to, "reply_to"),
         # Left empty when not given: the worker fills in its own MAILER_FROM.
         from_email="" if from_email is None else parse_address(from_email, "from_email"),
-        headers=check_headers(headers),
-        attachments=check_attachments(attachments, settings.max_attachments_bytes),
+        headers=check_headers(options.headers),
+        attachments=check_attachments(options.attachments, settings.max_attachments_bytes),
         tags=[template],
     )
+    priority = options.priority
     level = declared.priority if priority is None else parse_priority(priority)
     return email_message(declared, level, envelope, checked_context)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from mailer import settings as mailer_settings
 from mailer import stores
-from mailer.api.email import Recipients, checked_message
+from mailer.api.email import Recipients, SendOptions, checked_message
 from mailer.api.redis_errors import maps_broker_errors
 from mailer.argument_checks import check_aware, check_key
 from mailer.envelope import AttachmentLike
@@ -46,10 +46,8 @@ def schedule_email(
     settings = mailer_settings.current()
     checked_key = check_key(key, "key")
     when = check_aware(at, "at")
-    message = checked_message(
-        settings, template, to, context, cc, bcc, reply_to, from_email, headers, attachments,
-        priority,
-    )  # fmt: skip
+    options = SendOptions(cc, bcc, reply_to, from_email, headers, attachments, priority)
+    message = checked_message(settings, template, to, context, options)
     stores.for_settings(settings).schedules.put(checked_key, when, message)
     return str(message.message_id)
 
