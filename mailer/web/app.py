@@ -24,10 +24,8 @@ from collections.abc import Iterable
 
 from dramatiq_dashboard import DashboardApp
 
-import mailer.actors  # noqa: F401  (declares every actor, so every queue is known)
 from mailer import settings as mailer_settings
 from mailer import stores, templates
-from mailer.broker import broker
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.stores.dead_letters import DeadLetters
@@ -50,7 +48,14 @@ UNSUBSCRIBE_PREFIX = "/unsubscribe/"
 
 def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGIApp:
     """The dashboard on ``settings``; ``ConfigurationError`` if it has no account to ask for,
-    unless ``allow_unauthenticated`` (for a server bound to the loopback interface only)."""
+    unless ``allow_unauthenticated`` (for a server bound to the loopback interface only).
+
+    The actors are declared here, not at import, so that every queue is known to the pages
+    while importing the module (a server's preload) builds no broker.
+    """
+    import mailer.actors  # noqa: F401
+    from mailer.broker import broker
+
     credentials = _credentials(settings, allow_unauthenticated)
     log = stores.for_settings(settings).delivery_log
     dead_letters = DeadLetters(broker, log=log)
@@ -134,8 +139,9 @@ def _metrics(settings: Settings) -> WSGIApp:
 
 class _LazyApp:
     """``make_app(settings.current())``, built on the first request rather than at import:
-    importing the module (a test, a server's preload) needs no dashboard account, and a
-    failed build says what is missing on each request until the environment is fixed."""
+    importing the module (a test, a server's preload) needs no dashboard account and builds no
+    broker, and a failed build says what is missing on each request until the environment is
+    fixed."""
 
     def __init__(self) -> None:
         self._app: WSGIApp | None = None
