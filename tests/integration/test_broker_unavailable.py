@@ -46,6 +46,8 @@ calls = {
     "publish": lambda: mailer.publish(
         "user.registered", {"email": "ann@example.com", "name": "Ann"}
     ),
+    "notify_admins": lambda: mailer.notify_admins("Export failed"),
+    "broadcast": lambda: mailer.broadcast("Maintenance tonight", users=[1, 2]),
     "delivery_status": lambda: mailer.delivery_status("nope"),
     "is_suppressed": lambda: mailer.is_suppressed("ann@example.com"),
 }
@@ -64,6 +66,10 @@ for name, call in calls.items():
     else:
         print(json.dumps({"call": name, "error": None, "result": repr(result)}))
 """
+
+
+_CALLS = ("send_email", "send_email_with_key", "schedule_email", "send_bulk", "notify", "publish")
+_CALLS += ("notify_admins", "broadcast", "delivery_status", "is_suppressed")
 
 
 def run_calls(redis_url: str) -> list[dict[str, object]]:
@@ -85,13 +91,15 @@ def run_calls(redis_url: str) -> list[dict[str, object]]:
     )
     assert result.returncode == 0, result.stderr
     assert PASSWORD not in result.stdout + result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert tuple(outcome["call"] for outcome in outcomes) == _CALLS
+    return outcomes
 
 
 def test_a_refused_connection_is_broker_unavailable_at_once() -> None:
     port = free_port()
     outcomes = run_calls(f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
-    assert len(outcomes) == 8
+    assert len(outcomes) == len(_CALLS)
     for outcome in outcomes:
         assert outcome["error"] == "BrokerUnavailable", outcome
         assert outcome["is_mailer_error"], outcome
@@ -103,7 +111,7 @@ def test_a_refused_connection_is_broker_unavailable_at_once() -> None:
 
 def test_a_redis_loading_its_dataset_is_broker_unavailable(loading_redis: int) -> None:
     outcomes = run_calls(f"redis://:{PASSWORD}@127.0.0.1:{loading_redis}/0")
-    assert len(outcomes) == 8
+    assert len(outcomes) == len(_CALLS)
     for outcome in outcomes:
         assert outcome["error"] == "BrokerUnavailable", outcome
         assert outcome["cause"] == "BusyLoadingError", outcome
