@@ -25,7 +25,7 @@ from mailer.priorities import Priority, parse_priority
 from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
 from mailer.stores.delivery_log import Delivery
-from mailer.stores.receipts import IdempotencyKeys
+from mailer.stores.idempotency_keys import IdempotencyKeys
 from mailer.stores.schedules import ScheduledEmail, ScheduleStore
 from mailer.templates import for_settings
 

@@ -36,10 +36,11 @@ from dramatiq.errors import DecodeError
 
 from mailer import settings as mailer_settings
 from mailer.addresses import addr_spec
+from mailer.message import recipients_of, template_of
 from mailer.priorities import LEVELS
 from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
-from mailer.stores.delivery_log import DeliveryLog, recipients_of, template_of
+from mailer.stores.delivery_log import DeliveryLog
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,10 @@ import dramatiq
 import redis
 
 from mailer.addresses import addr_spec
+from mailer.message import recipients_of, template_of
 from mailer.settings import Settings
 from mailer.stores import keys as store
+from mailer.stores.scripts import Batch, Script
 
 #: ``queued`` (waiting in a queue, also after being put back or requeued), ``sending``,
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
@@ -37,6 +39,7 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MAX_ERROR_CHARS = 500
 # When a write may replace a record's status (the status script's last argument).
 _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
+_SET_STATUS = Script("set_status.lua", "set_status_main.lua")
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,6 @@ class DeliveryLog:
     def __init__(self, client: redis.Redis, *, retention_s: int = 30 * 24 * 3600) -> None:
         self.client = client
         self.retention_s = retention_s
-        self._set_status = client.register_script(_SET_STATUS)
-        self._script_loaded = False
 
     # --- writing: one round trip per event ------------------------------------------------
 
@@ -83,18 +84,22 @@ class DeliveryLog:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
         self._event(message.message_id, "sending", *_describe(message))
 
-    def throttled(self, message_id: str, delay_ms: int, template: str, backend: str | None) -> None:
-        attempt = Attempt(time.time(), "throttled", backend, error=f"put back for {delay_ms} ms")
-        counts = {("throttled", backend, template): 1}
-        self._event(message_id, "queued", None, {}, attempt=attempt, counts=counts, throttled=True)
-
     def settled(self, message_id: str, template: str, status: str, attempt: Attempt) -> None:
         """An attempt ended: ``sent``, ``retrying``, ``dead`` or ``suppressed``."""
+        batch = Batch(self.client)
+        self.settled_into(batch, message_id, template, status, attempt)
+        batch.execute()
+
+    def settled_into(
+        self, batch: Batch, message_id: str, template: str, status: str, attempt: Attempt
+    ) -> None:
+        """``settled`` as part of ``batch``."""
         fields = {"backend": attempt.backend or "", "error": attempt.error or ""}
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
         event = {"sent": "sent", "retrying": "failed", "dead": "dead"}.get(status, status)
-        self._event(
+        self._add_event(
+            batch,
             message_id,
             status,
             None,
@@ -103,6 +108,22 @@ class DeliveryLog:
             counts={(event, attempt.backend, template): 1},
             latency_s=attempt.duration_s if status == "sent" else None,
         )
+
+    def throttled_into(
+        self, batch: Batch, message_id: str, delay_ms: int, template: str, backend: str | None
+    ) -> None:
+        """The message was put back to wait for the rate limit or the provider."""
+        attempt = Attempt(time.time(), "throttled", backend, error=f"put back for {delay_ms} ms")
+        counts = {("throttled", backend, template): 1}
+        self._add_event(
+            batch, message_id, "queued", None, {}, attempt=attempt, counts=counts, throttled=True
+        )
+
+    def sending_args(self, message: dramatiq.Message[Any]) -> list[str | float | int]:
+        """The ``sending`` record's part of a script's arguments: time, created at, retention,
+        fields and indexes (``begin_send.lua`` writes it with the claim, in one round trip)."""
+        created, fields, indexes = _describe(message)
+        return [time.time(), created, self.retention_s, json.dumps(fields), json.dumps(indexes)]
 
     def purged(self, message_id: str) -> None:
         self._event(message_id, "failed", None, {})
@@ -113,12 +134,12 @@ class DeliveryLog:
         Written off the caller's thread, a record may land after a fast worker's own writes,
         even after it went dead, so it is written only where there is no record yet.
         """
-        with self._pipeline() as pipe:
-            for message in messages:
-                self._add_event(
-                    pipe, message.message_id, "queued", *_describe(message), only_if=_UNSEEN
-                )
-            self._execute(pipe)
+        batch = Batch(self.client)
+        for message in messages:
+            self._add_event(
+                batch, message.message_id, "queued", *_describe(message), only_if=_UNSEEN
+            )
+        batch.execute()
 
     def _event(
         self,
@@ -130,28 +151,13 @@ class DeliveryLog:
         **details: Any,
     ) -> None:
         """One event, in one round trip; ``details`` as ``_add_event`` takes them."""
-        with self._pipeline() as pipe:
-            self._add_event(pipe, message_id, status, created, fields, indexes, **details)
-            self._execute(pipe)
-
-    def _pipeline(self) -> Any:
-        # EVALSHA inside the pipeline, the script loaded once per process: redis-py's Script
-        # in a pipeline asks SCRIPT EXISTS first on every execute.
-        if not self._script_loaded:
-            self.client.script_load(_SET_STATUS)
-            self._script_loaded = True
-        return self.client.pipeline(transaction=False)
-
-    def _execute(self, pipe: Any) -> None:
-        try:
-            pipe.execute()
-        except redis.exceptions.NoScriptError:  # Redis restarted and forgot it
-            self._script_loaded = False
-            raise
+        batch = Batch(self.client)
+        self._add_event(batch, message_id, status, created, fields, indexes, **details)
+        batch.execute()
 
     def _add_event(
         self,
-        pipe: Any,
+        batch: Batch,
         message_id: str,
         status: str,
         created: float | None,
@@ -165,8 +171,8 @@ class DeliveryLog:
         only_if: str = _ALWAYS,
     ) -> None:
         now = time.time()
-        record = _record_key(message_id)
-        keys = [record, store.key("log", "index")]
+        record = record_key(message_id)
+        keys = [record, INDEX_PREFIX]
         args = [
             message_id,
             status,
@@ -178,7 +184,8 @@ class DeliveryLog:
             int(throttled),
             only_if,
         ]
-        pipe.evalsha(self._set_status.sha, len(keys), *keys, *args)
+        batch.script(_SET_STATUS, keys, args)
+        pipe = batch.pipe
         if attempt is not None:
             pipe.rpush(record + ":attempts", json.dumps(_attempt_json(attempt)))
             pipe.expire(record + ":attempts", self.retention_s)
@@ -206,8 +213,8 @@ class DeliveryLog:
 
     def get(self, message_id: str) -> Delivery | None:
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(_record_key(message_id))
-            pipe.lrange(_record_key(message_id) + ":attempts", 0, -1)
+            pipe.hgetall(record_key(message_id))
+            pipe.lrange(record_key(message_id) + ":attempts", 0, -1)
             raw, attempts = pipe.execute()
         if not raw:
             return None
@@ -276,15 +283,6 @@ def for_settings(settings: Settings) -> DeliveryLog:
     return DeliveryLog(store.client(settings.redis_url), retention_s=settings.log_retention_s)
 
 
-def template_of(message: dramatiq.Message[Any]) -> str:
-    return message.actor_name.removeprefix("send_")
-
-
-def recipients_of(message: dramatiq.Message[Any]) -> list[str]:
-    envelope = message.args[0] if message.args else {}
-    return [str(a) for a in envelope.get("to", [])] if isinstance(envelope, dict) else []
-
-
 def _describe(message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
     """Its creation time, the fields that describe it, and the indexes that find it."""
     to, template = recipients_of(message), template_of(message)
@@ -297,7 +295,10 @@ def _index(*parts: str) -> str:
     return store.key("log", "index", *parts)
 
 
-def _record_key(message_id: str) -> str:
+INDEX_PREFIX = store.key("log", "index")
+
+
+def record_key(message_id: str) -> str:
     return store.key("log", "message", message_id)
 
 
@@ -324,38 +325,3 @@ def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -
         error=text.get("error") or None,
         attempts=[Attempt(**json.loads(a)) for a in attempts],
     )
-
-
-# Moves the record between status indexes and updates it, atomically. The record keeps its
-# created_at (the index score); indexes older than the retention are trimmed as they are
-# touched. KEYS: the record, the index prefix. ARGV: id, status, now, created_at, retention,
-# fields as JSON, extra index keys as JSON, 1 to count a throttle, and when to write: always,
-# 'unseen' (only a new record) or 'unless-live' (a new one, or one dead or failed).
-_SET_STATUS = """
-local record, prefix = KEYS[1], KEYS[2]
-local id, status, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
-local created = tonumber(redis.call('HGET', record, 'created_at') or ARGV[4])
-local old = redis.call('HGET', record, 'status')
-local requeued = old == 'dead' or old == 'failed'
-if old and (ARGV[9] == 'unseen' or (ARGV[9] == 'unless-live' and not requeued)) then
-  return old
-end
-local indexes = cjson.decode(ARGV[7])
-table.insert(indexes, prefix .. ':all')
-table.insert(indexes, prefix .. ':status:' .. status)
-if old and old ~= status then
-  redis.call('ZREM', prefix .. ':status:' .. old, id)
-end
-for _, index in ipairs(indexes) do
-  redis.call('ZADD', index, created, id)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', now - retention)
-  redis.call('EXPIRE', index, retention)
-end
-redis.call('HSET', record, 'status', status, 'created_at', created, 'updated_at', now)
-for name, value in pairs(cjson.decode(ARGV[6])) do
-  redis.call('HSET', record, name, value)
-end
-if ARGV[8] == '1' then redis.call('HINCRBY', record, 'throttled', 1) end
-redis.call('EXPIRE', record, retention)
-return old
-"""

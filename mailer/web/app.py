@@ -27,7 +27,7 @@ from dramatiq_dashboard import DashboardApp
 import mailer.actors  # noqa: F401  (declares every actor, so every queue is known)
 from mailer import settings as mailer_settings
 from mailer import templates
-from mailer.broker import broker
+from mailer.actors import broker
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.stores import delivery_log as deliveries

@@ -8,8 +8,7 @@ import re
 import time
 from typing import Any
 
-from mailer.actors import emails
-from mailer.broker import broker
+from mailer.actors import broker, emails
 from mailer.settings import Settings
 from mailer.stores import delivery_log as deliveries
 from mailer.stores.delivery_log import Attempt

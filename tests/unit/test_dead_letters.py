@@ -19,7 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
 
 from mailer.actors.emails import EMAIL_TYPES, lookup
-from mailer.broker import build_broker
+from mailer.broker import build
 from mailer.envelope import Email
 from mailer.settings import Settings
 from mailer.stores.dead_letters import PAGE, DeadLetters
@@ -36,7 +36,7 @@ TRACEBACK = (
 @pytest.fixture
 def broker(mailer_settings: Settings, redis_url: str) -> Iterator[RedisBroker]:
     redis.Redis.from_url(redis_url).flushdb()
-    broker = build_broker(redis_url)
+    broker = build(mailer_settings, on_boot=lambda: None)
     for declared in EMAIL_TYPES.values():  # so that an enqueue is logged, as in production
         broker.declare_actor(declared.actor)
     yield broker

@@ -16,8 +16,8 @@ from mailer.settings import Settings
 from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
 from mailer.stores import suppression
-from mailer.unsubscribe import address_of, unsubscribe_url
 from mailer.web import unsubscribe
+from mailer.worker.unsubscribe_links import address_of, unsubscribe_url
 
 from .conftest import drain
 
