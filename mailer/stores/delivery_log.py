@@ -12,12 +12,10 @@ write trims the indexes it touches, so memory is bounded by the traffic of that 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
@@ -25,9 +23,26 @@ import redis
 
 from mailer.addresses import addr_spec
 from mailer.message import recipients_of, template_of
-from mailer.settings import Settings
 from mailer.stores import keys as store
+from mailer.stores.delivery_search import (
+    INDEX_PREFIX,
+    Attempt,
+    Delivery,
+    DeliverySearch,
+    index_key,
+    record_key,
+)
 from mailer.stores.scripts import Batch, Script
+
+__all__ = [
+    "INDEX_PREFIX",
+    "LATENCY_BUCKETS_S",
+    "STATUSES",
+    "Attempt",
+    "Delivery",
+    "DeliveryLog",
+    "record_key",
+]
 
 #: ``queued`` (waiting in a queue, also after being put back or requeued), ``sending``,
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
@@ -42,35 +57,11 @@ _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
 _SET_STATUS = Script("set_status.lua", "set_status_main.lua")
 
 
-@dataclass(frozen=True)
-class Attempt:
-    at: float
-    outcome: str  # "sent", "failed", "throttled"
-    backend: str | None = None
-    provider_id: str | None = None
-    error: str | None = None
-    duration_s: float | None = None
+class DeliveryLog(DeliverySearch):
+    """The log's writes; its reads come from ``DeliverySearch``."""
 
-
-@dataclass(frozen=True)
-class Delivery:
-    message_id: str
-    template: str
-    to: list[str]
-    queue_name: str
-    status: str
-    created_at: float
-    updated_at: float
-    throttled: int = 0
-    backend: str | None = None
-    provider_id: str | None = None
-    error: str | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-
-
-class DeliveryLog:
     def __init__(self, client: redis.Redis, *, retention_s: int = 30 * 24 * 3600) -> None:
-        self.client = client
+        super().__init__(client)
         self.retention_s = retention_s
 
     # --- writing: one round trip per event ------------------------------------------------
@@ -209,97 +200,15 @@ class DeliveryLog:
         pipe.hincrbyfloat(histogram, "sum", latency_s)
         pipe.hincrby(histogram, "count", 1)
 
-    # --- reading --------------------------------------------------------------------------
-
-    def get(self, message_id: str) -> Delivery | None:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(record_key(message_id))
-            pipe.lrange(record_key(message_id) + ":attempts", 0, -1)
-            raw, attempts = pipe.execute()
-        if not raw:
-            return None
-        return _delivery(message_id, raw, attempts)
-
-    def search(
-        self,
-        *,
-        to: str | None = None,
-        status: str | None = None,
-        template: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-    ) -> list[Delivery]:
-        """Newest first. The most selective index is read; the other criteria filter it."""
-        if to is not None:
-            index = _index("to", addr_spec(to).lower())
-        elif template is not None:
-            index = _index("template", template)
-        elif status is not None:
-            index = _index("status", status)
-        else:
-            index = _index("all")
-        found: list[Delivery] = []
-        for delivery in self._walk(index, since, until):
-            if (status is None or delivery.status == status) and (
-                template is None or delivery.template == template
-            ):
-                found.append(delivery)
-                if len(found) >= limit:
-                    break
-        return found
-
-    def _walk(self, index: str, since: float | None, until: float | None) -> Iterator[Delivery]:
-        high: float | str = "+inf" if until is None else until
-        low: float | str = "-inf" if since is None else since
-        offset, page = 0, 200
-        while True:
-            ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=page)
-            for message_id in ids:
-                delivery = self.get(bytes(message_id).decode())
-                if delivery is not None:  # expired, or trimmed past the retention
-                    yield delivery
-            if len(ids) < page:
-                return
-            offset += page
-
-    def hourly_totals(self, hours: int = 24) -> list[tuple[int, dict[str, int]]]:
-        """``[(hour start as epoch s, {"sent|welcome": n, ...}), ...]``, oldest first."""
-        this_hour = int(time.time() // 3600)
-        hours_wanted = range(this_hour - hours + 1, this_hour + 1)
-        with self.client.pipeline(transaction=False) as pipe:
-            for hour in hours_wanted:
-                pipe.hgetall(store.key("log", "hourly", str(hour)))
-            rows = pipe.execute()
-        return [
-            (hour * 3600, {bytes(k).decode(): int(v) for k, v in row.items()})
-            for hour, row in zip(hours_wanted, rows, strict=True)
-        ]
-
-
-@functools.lru_cache(maxsize=8)
-def for_settings(settings: Settings) -> DeliveryLog:
-    """The log on the configured Redis, one per settings object."""
-    return DeliveryLog(store.client(settings.redis_url), retention_s=settings.log_retention_s)
-
 
 def _describe(message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
     """Its creation time, the fields that describe it, and the indexes that find it."""
     to, template = recipients_of(message), template_of(message)
     fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
-    indexes = [_index("to", addr_spec(a).lower()) for a in to] + [_index("template", template)]
+    indexes = [index_key("to", addr_spec(a).lower()) for a in to] + [
+        index_key("template", template)
+    ]
     return message.message_timestamp / 1000, fields, indexes
-
-
-def _index(*parts: str) -> str:
-    return store.key("log", "index", *parts)
-
-
-INDEX_PREFIX = store.key("log", "index")
-
-
-def record_key(message_id: str) -> str:
-    return store.key("log", "message", message_id)
 
 
 def _attempt_json(attempt: Attempt) -> dict[str, Any]:
@@ -307,21 +216,3 @@ def _attempt_json(attempt: Attempt) -> dict[str, Any]:
     if "error" in data:
         data["error"] = str(data["error"])[:_MAX_ERROR_CHARS]
     return data
-
-
-def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -> Delivery:
-    text = {bytes(k).decode(): bytes(v).decode() for k, v in raw.items()}
-    return Delivery(
-        message_id=message_id,
-        template=text.get("template", ""),
-        to=json.loads(text.get("to", "[]")),
-        queue_name=text.get("queue_name", ""),
-        status=text["status"],
-        created_at=float(text["created_at"]),
-        updated_at=float(text["updated_at"]),
-        throttled=int(text.get("throttled", 0)),
-        backend=text.get("backend") or None,
-        provider_id=text.get("provider_id") or None,
-        error=text.get("error") or None,
-        attempts=[Attempt(**json.loads(a)) for a in attempts],
-    )
