@@ -65,7 +65,7 @@ class Redeliveries(Retries):
     ) -> None:
         if isinstance(exception, Deferred):
             deferrals = message.options.get("deferrals", 0) + 1
-            copy = message.copy(options={"deferrals": deferrals})
+            copy = message.copy(options={**exception.options, "deferrals": deferrals})
             self._hold(message, [(copy, exception.delay_ms)])
             logger.info(
                 "Put back message %s for %d ms: %s.",

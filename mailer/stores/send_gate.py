@@ -80,10 +80,16 @@ class SendGate:
         self.log = log
 
     def begin(
-        self, message: dramatiq.Message[Any], recipients: Recipients, *, queued: bool
+        self,
+        message: dramatiq.Message[Any],
+        recipients: Recipients,
+        *,
+        queued: bool,
+        token: str | None = None,
     ) -> Gate:
-        """Pass ``message`` through the gate; ``queued``: it already waited its turn once."""
-        token = uuid.uuid4().hex
+        """Pass ``message`` through the gate; ``queued``: it already waited its turn once.
+        ``token`` names the claim: a new one, or the one an earlier try may have taken."""
+        token = token or uuid.uuid4().hex
         reply = _BEGIN(
             self.receipts.client,
             self._keys(message),

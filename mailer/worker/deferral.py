@@ -9,14 +9,18 @@ the ``Redeliveries`` middleware turns it into a delayed copy with its retries un
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 
 
 class Deferred(dramatiq.Retry):
     """Send this message again in ``delay_ms``, and say ``reason`` in the log."""
 
-    def __init__(self, delay_ms: int, reason: str) -> None:
+    def __init__(self, delay_ms: int, reason: str, **options: Any) -> None:
+        """``options`` go on the message's copy (``claim_token``: the claim it may hold)."""
         self.delay_ms = max(1, int(delay_ms))
         self.reason = reason
+        self.options = options
         message = f"deferred by {self.delay_ms} ms: {reason}"
         super().__init__(message, delay=self.delay_ms)  # type: ignore[no-untyped-call]

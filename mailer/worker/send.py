@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,9 @@ RETURN_EARLY_MS = 500
 CLAIM_RECHECK_MS = 1_000
 #: How soon a message comes back when Redis could not be reached to begin its send.
 REDIS_RECHECK_MS = 1_000
+#: The message option that carries a claim's token to the copy of a message put back because
+#: Redis did not answer: the claim may have been taken all the same.
+CLAIM_OPTION = "claim_token"
 #: How long a provider's "slow down" pauses its backend when it gives no Retry-After.
 DEFAULT_PAUSE_S = 1.0
 
@@ -106,12 +110,13 @@ class Sender:
     def _pass_gate(self, job: Job) -> Gate:
         """Claim, suppression, backend and rate slot, in the one round trip before rendering."""
         queued = job.message.options.get("deferrals", 0) > 0
+        # A try whose answer Redis never sent may hold the claim: its copy takes it back.
+        token = job.message.options.get(CLAIM_OPTION) or uuid.uuid4().hex
         try:
-            gate = self.gate.begin(job.message, self._recipients(job), queued=queued)
+            gate = self.gate.begin(job.message, self._recipients(job), queued=queued, token=token)
         except (redis.ConnectionError, redis.TimeoutError) as err:
-            raise Deferred(
-                REDIS_RECHECK_MS, f"Redis is unreachable ({type(err).__name__})"
-            ) from err
+            reason = f"Redis is unreachable ({type(err).__name__})"
+            raise Deferred(REDIS_RECHECK_MS, reason, **{CLAIM_OPTION: token}) from err
         if gate.verdict == "sent":
             receipt = gate.receipt
             assert receipt is not None
