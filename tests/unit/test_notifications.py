@@ -189,6 +189,24 @@ def test_a_read_notification_trimmed_later_leaves_the_count_right(inbox_settings
     assert inbox.mark_read("ann", oldest) is False
 
 
+def test_an_inbox_under_another_prefix_keeps_its_own_keys(mailer_settings):
+    client = suite_client()
+    other = NotificationStore(client, per_user=5, prefix="other-app")
+    try:
+        first = other.add("ann", {"title": "hi", "kind": "info"}, key="k")
+        assert other.add("ann", {"title": "hi", "kind": "info"}, key="k") == first
+        assert other.unread_count("ann") == 1
+        assert sorted(client.keys("other-app:*")) == [
+            b"other-app:notification-key:3:ann:k",
+            b"other-app:notifications-unread:ann",
+            b"other-app:notifications:ann",
+        ]
+        assert not stream_exists("ann")
+    finally:
+        for name in client.scan_iter(match="other-app:*"):
+            client.delete(name)
+
+
 def test_pages_run_newest_first_with_a_cursor_until_none_is_left(mailer_settings):
     notifications = NotificationStore(suite_client(), per_user=100)
     _forget_notifications(suite_client())

@@ -191,6 +191,19 @@ def test_complete_removes_the_fired_entry(schedules):
     assert schedules.list(prefix="due") == []
 
 
+def test_a_store_under_another_prefix_keeps_its_own_schedule(client, schedules):
+    other = ScheduleStore(client, prefix="other-app")
+    try:
+        other.put("due", now() - timedelta(seconds=1), welcome())
+        assert schedules.get("due") is None
+        assert client.zcard("other-app:schedule:due") == 1
+        [entry] = other.claim_due(limit=10, lease_s=60)
+        other.complete(entry)
+        assert other.count() == 0
+    finally:
+        client.delete(*(f"other-app:schedule:{name}" for name in ("due", "entries", "keys")))
+
+
 def test_complete_keeps_an_entry_rescheduled_with_a_new_message(schedules):
     schedules.put("due", now() - timedelta(seconds=1), welcome())
     [entry] = schedules.claim_due(limit=10, lease_s=60)
