@@ -16,7 +16,6 @@ import redis
 from mailer import settings as mailer_settings
 
 DEFAULT_PREFIX = "mailer"
-PREFIX = DEFAULT_PREFIX
 
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
