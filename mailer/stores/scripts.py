@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
+
+from mailer.stores import lua
 
 Arg = Any  # what redis-py sends as an argument: str, bytes, int or float
 
@@ -26,8 +27,7 @@ class Script:
     """One Lua script, made of the named files of ``mailer/stores/lua/`` in order."""
 
     def __init__(self, *files: str) -> None:
-        folder = resources.files("mailer.stores.lua")
-        self.source = "\n".join(folder.joinpath(name).read_text("utf-8") for name in files)
+        self.source = "\n".join(lua.source(name.removesuffix(".lua")) for name in files)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     def __call__(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Arg]) -> Any:
