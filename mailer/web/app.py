@@ -53,8 +53,7 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
     The actors are declared here, not at import, so that every queue is known to the pages
     while importing the module (a server's preload) builds no broker.
     """
-    import mailer.actors  # noqa: F401
-    from mailer.broker import broker
+    from mailer.actors import broker
 
     credentials = _credentials(settings, allow_unauthenticated)
     log = stores.for_settings(settings).delivery_log

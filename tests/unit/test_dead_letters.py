@@ -18,12 +18,13 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
 
+from mailer import stores
 from mailer.actors.emails import EMAIL_TYPES, lookup
-from mailer.broker import build_broker
+from mailer.broker import build
 from mailer.envelope import Email
 from mailer.settings import Settings
 from mailer.stores.dead_letters import PAGE, DeadLetters
-from mailer.stores.delivery_log import Attempt, DeliveryLog, for_settings
+from mailer.stores.delivery_log import Attempt, DeliveryLog
 
 NOW = time.time()
 TRACEBACK = (
@@ -36,7 +37,7 @@ TRACEBACK = (
 @pytest.fixture
 def broker(mailer_settings: Settings, redis_url: str) -> Iterator[RedisBroker]:
     redis.Redis.from_url(redis_url).flushdb()
-    broker = build_broker(redis_url)
+    broker = build(mailer_settings, on_boot=lambda: None)
     for declared in EMAIL_TYPES.values():  # so that an enqueue is logged, as in production
         broker.declare_actor(declared.actor)
     yield broker
@@ -44,13 +45,13 @@ def broker(mailer_settings: Settings, redis_url: str) -> Iterator[RedisBroker]:
 
 
 @pytest.fixture
-def dead(broker: RedisBroker) -> DeadLetters:
-    return DeadLetters(broker)
+def dead(broker: RedisBroker, log: DeliveryLog) -> DeadLetters:
+    return DeadLetters(broker, log=log)
 
 
 @pytest.fixture
 def log(mailer_settings: Settings) -> DeliveryLog:
-    return for_settings(mailer_settings)
+    return stores.for_settings(mailer_settings).delivery_log
 
 
 def email(template: str = "welcome", to: str = "ann@example.com", **options: Any) -> Any:
@@ -209,13 +210,13 @@ def test_a_letter_that_died_on_the_delay_queue_goes_back_on_its_own_queue_now(br
 
 def test_a_letter_is_requeued_once_however_many_ask_at_once(broker, log):
     bury(broker, email(), NOW)
-    seen = DeadLetters(broker).list()  # each asker read the list before any of them acted
+    seen = DeadLetters(broker, log=log).list()  # each asker read the list before any of them acted
     start = threading.Barrier(8)
     results: list[int] = []
 
     def ask() -> None:
         start.wait()
-        results.append(DeadLetters(broker).requeue(seen))
+        results.append(DeadLetters(broker, log=log).requeue(seen))
 
     askers = [threading.Thread(target=ask) for _ in range(8)]
     for asker in askers:
@@ -224,7 +225,7 @@ def test_a_letter_is_requeued_once_however_many_ask_at_once(broker, log):
         asker.join()
     assert sorted(results) == [0] * 7 + [1]
     assert len(queued(broker, "mailer_high")) == 1
-    assert DeadLetters(broker).purge(seen) == 0  # gone: nothing left to purge
+    assert DeadLetters(broker, log=log).purge(seen) == 0  # gone: nothing left to purge
 
 
 def test_a_purged_letter_is_gone_and_the_log_calls_the_email_failed(broker, dead, log):
