@@ -29,12 +29,25 @@ class Script:
     def __init__(self, *files: str) -> None:
         self.source = "\n".join(lua.source(name.removesuffix(".lua")) for name in files)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        _EVERY_SCRIPT.append(self)
 
     def __call__(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return client.eval(self.source, len(keys), *keys, *args)
+
+
+_EVERY_SCRIPT: list[Script] = []
+
+
+def preload(client: redis.Redis) -> None:
+    """Send every script to Redis once, so no email pays for a script's first use; a Redis
+    that restarts later is sent them again as they are used."""
+    with client.pipeline(transaction=False) as pipe:
+        for script in _EVERY_SCRIPT:
+            pipe.script_load(script.source)
+        pipe.execute()
 
 
 class Batch:
