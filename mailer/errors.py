@@ -6,7 +6,7 @@ to the dead-letter queue at once because retrying cannot help::
 
     MailerError
     ├── ConfigurationError           a setting from the environment is missing or wrong
-    ├── BrokerUnavailable            Redis is down, unreachable or loading; nothing was queued
+    ├── BrokerUnavailable            Redis is down, unreachable or loading its dataset
     ├── ValidationError (ValueError) bad input at the call site; nothing was queued
     │   ├── InvalidAddress
     │   ├── InvalidHeader
@@ -80,9 +80,11 @@ class ConfigurationError(MailerError):
 class BrokerUnavailable(MailerError):
     """Redis refused the connection, timed out, or is still loading its dataset after a restart.
 
-    The call did nothing the caller must undo; calling again once Redis is back is safe. The
-    redis-py error is the ``__cause__``; ``url`` is the Redis URL with its password masked,
-    so the message can go to a log as it is.
+    A single send, schedule, publish or notification was not queued; call again once Redis is
+    back. ``send_bulk`` and ``broadcast`` may have queued the batches before the failure: a
+    ``send_bulk`` run again with the same ``key`` mails nobody twice. The redis-py error is the
+    ``__cause__``; ``url`` is the Redis URL with its password masked, so the message can go to
+    a log as it is.
     """
 
     def __init__(self, url: str, problem: str) -> None:
