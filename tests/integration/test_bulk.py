@@ -14,10 +14,10 @@ import redis
 
 from mailer import search_deliveries, send_email, stores
 from mailer.api.bulk import BATCH_SIZE, send_bulk
+from mailer.api.suppression import suppress
 from mailer.embedded_redis import free_port
 from mailer.settings import current
 from mailer.stores import keys as store
-from mailer.stores.suppression import suppress
 from mailer.templates import BUNDLED_DIR
 from tests.integration.test_cli import assert_refused, mailer
 from tests.support.worker import wait_until
