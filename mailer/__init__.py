@@ -16,8 +16,6 @@ come with the first call that enqueues (``mailer.actors``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailer.api.bulk import BulkResult, send_bulk
 from mailer.api.email import send_email
 from mailer.api.events import publish, subscribe
@@ -62,6 +60,7 @@ from mailer.errors import (
     UnknownTopic,
     ValidationError,
 )
+from mailer.message import Event
 
 __all__ = [
     "Attachment",
@@ -114,13 +113,3 @@ __all__ = [
     "unread_count",
     "unsuppress",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # ``Event`` is declared beside the actors (``mailer.actors.events``), whose package builds
-    # the broker: it is the one name resolved on first use, so ``import mailer`` stays cheap.
-    if name == "Event":
-        from mailer.actors.events import Event
-
-        return Event
-    raise AttributeError(f"module 'mailer' has no attribute {name!r}")

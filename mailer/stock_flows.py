@@ -25,12 +25,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from mailer import settings
-from mailer.actors.events import Event, subscribe
+from mailer.actors.events import subscribe
 from mailer.api import bulk, inbox
 from mailer.api.email import send_email
 from mailer.api.schedules import schedule_email
 from mailer.app_sources import load_source
 from mailer.errors import ConfigurationError, InvalidPayload
+from mailer.message import Event
 
 REMINDER_BEFORE = timedelta(hours=24)
 # Payload fields that address the email rather than fill its template.

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import dramatiq
 
@@ -22,13 +22,11 @@ from mailer import stores
 from mailer.api.redis_errors import maps_broker_errors
 from mailer.argument_checks import check_json_object, check_key
 from mailer.errors import InvalidPayload, UnknownTopic
+from mailer.message import Event
 from mailer.settings import Settings
 from mailer.stores.batch_enqueue import enqueue_all
 
-if TYPE_CHECKING:
-    from mailer.actors.events import Event
-
-Handler = TypeVar("Handler", bound=Callable[["Event"], None])
+Handler = TypeVar("Handler", bound=Callable[[Event], None])
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ def publish(topic: str, payload: Mapping[str, Any] | None = None, *, key: str | 
     A second call with the same ``key`` within ``MAILER_IDEMPOTENCY_TTL`` publishes nothing
     and returns the first event's id. Raises ``BrokerUnavailable`` when Redis is down or loading.
     """
-    from mailer.actors.events import Event, check_topic, load_event_modules, subscribers
+    from mailer.actors.events import check_topic, load_event_modules, subscribers
 
     settings = mailer_settings.current()
     check_topic(topic)

@@ -128,10 +128,11 @@ def _refusal(letters: list[DeadLetter], verb: str) -> int | None:
 def _dead_letters() -> DeadLetters:
     """On mailer's broker, every actor declared, so a requeue is logged as any enqueue is."""
     import mailer.actors  # noqa: F401  (declares the actors on the broker)
+    from mailer import settings, stores
     from mailer.actors import broker
     from mailer.stores.dead_letters import DeadLetters
 
-    return DeadLetters(broker)
+    return DeadLetters(broker, log=stores.for_settings(settings.current()).delivery_log)
 
 
 def _criteria(args: argparse.Namespace) -> dict[str, str | None]:

@@ -87,10 +87,6 @@ def normalise(address: str) -> str:
     return addr_spec(address).lower()
 
 
-def for_settings(redis_url: str | None = None) -> SuppressionList:
-    return SuppressionList(store.client(redis_url))
-
-
 def _suppression(address: str, entry: bytes | str) -> Suppression:
     data = json.loads(entry)
     return Suppression(address, str(data["reason"]), float(data["at"]))

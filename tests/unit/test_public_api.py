@@ -27,9 +27,9 @@ def test_the_suite_never_talks_to_a_redis_it_did_not_start(redis_url):
 
 
 def test_mailer_state_in_unit_tests_lives_in_the_suites_redis(mailer_settings, redis_url):
-    from mailer.stores import keys as store
+    from mailer import settings, stores
 
-    pool = store.client().connection_pool
+    pool = stores.for_settings(settings.current()).client.connection_pool
     assert pool.connection_kwargs["port"] == int(redis_url.rsplit(":", 1)[1].split("/")[0])
 
 

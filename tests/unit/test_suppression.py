@@ -15,7 +15,7 @@ from mailer.backends import memory
 from mailer.errors import InvalidAddress, InvalidToken, ValidationError
 from mailer.settings import Settings
 from mailer.stores import keys as store
-from mailer.stores import suppression
+from mailer.stores import redis_client, suppression
 from mailer.web import unsubscribe
 from mailer.worker.unsubscribe_links import address_of, unsubscribe_url
 
@@ -27,9 +27,9 @@ NEWS = {"title": "T", "url": "https://example.com/p", "excerpt": "E"}
 
 @pytest.fixture(autouse=True)
 def empty_list(mailer_settings: Settings) -> Iterator[None]:
-    store.client().delete(store.key("suppressed"))
+    redis_client(settings.current().redis_url).delete(store.key("suppressed"))
     yield
-    store.client().delete(store.key("suppressed"))
+    redis_client(settings.current().redis_url).delete(store.key("suppressed"))
 
 
 @pytest.fixture
