@@ -15,7 +15,8 @@ from mailer.backends import memory
 from mailer.errors import InvalidAddress, InvalidToken, ValidationError
 from mailer.settings import Settings
 from mailer.stores import keys as store
-from mailer.stores import redis_client, suppression
+from mailer.stores import redis_client
+from mailer.stores.suppression import SuppressionList
 from mailer.web import unsubscribe
 from mailer.worker.unsubscribe_links import address_of, unsubscribe_url
 
@@ -45,9 +46,9 @@ def test_addresses_are_suppressed_by_mailbox_whatever_their_form():
     assert suppressing.suppress(["Ann <Ann@Example.com>", "bob@example.com"], "bounced") == 2
     assert suppressing.suppress("ann@example.com") == 0  # already there: not new
     assert suppressing.is_suppressed("ANN@example.COM")
-    entry = suppression.for_settings().get("ann@example.com")
+    entry = suppressed_list().get("ann@example.com")
     assert entry is not None and entry.reason == "manual"
-    assert {s.address for s in suppression.for_settings()} == {"ann@example.com", "bob@example.com"}
+    assert {s.address for s in suppressed_list()} == {"ann@example.com", "bob@example.com"}
     assert suppressing.unsuppress("Bob <bob@example.com>") == 1
     assert not suppressing.is_suppressed("bob@example.com")
 
@@ -57,7 +58,7 @@ def test_a_bad_call_changes_nothing():
         suppressing.suppress(["ann@example.com", "not an address"])
     with pytest.raises(ValidationError, match="reason"):
         suppressing.suppress("ann@example.com", reason="because")
-    assert len(suppression.for_settings()) == 0
+    assert len(suppressed_list()) == 0
 
 
 def test_a_suppressed_recipient_is_skipped_and_logged(stub_broker, stub_worker):
@@ -130,7 +131,7 @@ def test_one_click_post_unsubscribes(public):
     path = urlsplit(unsubscribe_url(public, "ann@example.com") or "").path
     status, page = _call(public, "POST", path, b"List-Unsubscribe=One-Click")
     assert status.startswith("200") and "a**@example.com" in page
-    assert suppression.for_settings().get("ann@example.com").reason == "unsubscribed"
+    assert suppressed_list().get("ann@example.com").reason == "unsubscribed"
 
 
 def test_a_visit_only_asks(public):
@@ -152,7 +153,7 @@ def test_a_forged_token_is_refused(public, tamper):
     token = urlsplit(unsubscribe_url(public, "ann@example.com") or "").path.rsplit("/", 1)[1]
     status, page = _call(public, "POST", f"/unsubscribe/{tamper(token)}")
     assert status.startswith("400") and "not valid" in page
-    assert len(suppression.for_settings()) == 0
+    assert len(suppressed_list()) == 0
 
 
 def test_a_link_from_another_key_is_refused(public):
@@ -181,3 +182,7 @@ def test_the_suppress_command_adds_lists_and_removes(capsys):
     assert main(["suppress", "remove", "bob@example.com"]) == 1  # nothing left to remove
     assert main(["suppress", "add", "not an address"]) == 2
     assert "addresses:" in capsys.readouterr().err
+
+
+def suppressed_list() -> SuppressionList:
+    return stores.for_settings(settings.current()).suppression
