@@ -107,6 +107,11 @@ class Sender:
             except MailerError as err:
                 self._failed(job, gate, err)
                 raise
+            except (Deferred, SkipMessage):
+                raise  # put back, its claim let go; or handed back at a shutdown deadline
+            except Exception:
+                self.settle.abandoned(job, gate)  # a bug's retry need not wait out the claim
+                raise
             return self._sent(job, gate, provider_id)
         finally:
             state.finish()
