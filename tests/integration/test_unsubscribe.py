@@ -17,9 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from mailer import delivery_status, is_suppressed, search_deliveries, send_bulk, send_email
+from mailer import (
+    delivery_status,
+    is_suppressed,
+    search_deliveries,
+    send_bulk,
+    send_email,
+    settings,
+    stores,
+)
 from mailer.embedded_redis import free_port
-from mailer.stores import suppression
 from tests.support.ports import wait_for_port
 from tests.support.smtp_server import smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until
@@ -111,7 +118,7 @@ def test_a_hard_bounce_suppresses_the_address_for_news_only(smtp_sink, start_wor
     start_worker({**smtp_sink.env(), "MAILER_FROM": "News <news@example.com>"})
     send_bulk("new_post", ["gone@example.com"], POST)
     assert wait_until(lambda: is_suppressed("gone@example.com"), 20)
-    entry = suppression.for_settings().get("gone@example.com")
+    entry = stores.for_settings(settings.current()).suppression.get("gone@example.com")
     assert entry is not None and entry.reason == "bounced"
 
     send_bulk("new_post", ["gone@example.com", "ann@example.com"], POST)
