@@ -1,6 +1,4 @@
-"""End-to-end fixtures: a clean Redis per test, real ``dramatiq`` worker processes, and one
-headless browser for the whole session (Playwright's sync API allows one per thread, so the
-fixture lives here, not imported into each module that uses it)."""
+"""End-to-end fixtures: a clean Redis per test, and real ``dramatiq`` worker processes."""
 
 from __future__ import annotations
 
@@ -9,10 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.support.browser import browser
 from tests.support.worker import WorkerProcess
-
-__all__ = ["browser"]
 
 
 @pytest.fixture(autouse=True)

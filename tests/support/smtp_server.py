@@ -1,17 +1,12 @@
 """A real SMTP server for tests: aiosmtpd on 127.0.0.1 and a free port, in its own thread.
 
-Import the fixtures into a test module, and name them in its ``__all__`` so that linters see
-them used::
-
-    from tests.support.smtp_server import SMTPSink, make_smtp_sink, smtp_certificate, smtp_sink
-
-    __all__ = ["make_smtp_sink", "smtp_certificate", "smtp_sink"]
+The fixtures are registered for the whole suite by the root conftest:
 
 - ``smtp_sink``: a plain server, started before one test and stopped after it;
 - ``make_smtp_sink``: a factory, ``make_smtp_sink(username=..., password=..., tls="ssl")``,
   for servers with AUTH or TLS, all stopped after the test;
-- ``smtp_certificate``: a private CA and a certificate for 127.0.0.1 and localhost signed by
-  it, made once per session; ``smtp_certificate.client_context()`` trusts it.
+- ``smtp_certificate`` (``tests.support.certificates``): a private CA and a certificate for
+  127.0.0.1 and localhost signed by it, made once per session, for a server with TLS.
 
 Or use ``SMTPSink(...)`` directly as a context manager. The server listens on TCP, so a
 ``dramatiq`` worker in another process can send to it too: ``sink.env()`` gives the
@@ -42,25 +37,19 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import ipaddress
 import socket
-import ssl
 import threading
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any, Literal, cast
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.support.certificates import Certificate
 
 HOST = "127.0.0.1"
 MAILBOX_UNAVAILABLE = "550 5.1.1 Mailbox unavailable"
@@ -80,24 +69,6 @@ class Received:
     queue_id: str
     login: str | None  # the AUTH username the session used, if any
     encrypted: bool  # whether it came over TLS (implicit or STARTTLS)
-
-
-@dataclass(frozen=True)
-class Certificate:
-    """A server certificate and key, and the CA that signed it, as PEM files."""
-
-    ca_path: Path
-    cert_path: Path
-    key_path: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_path, self.key_path)
-        return context
-
-    def client_context(self) -> ssl.SSLContext:
-        """A verifying client context, as the default one, that trusts this CA."""
-        return ssl.create_default_context(cafile=str(self.ca_path))
 
 
 class SMTPSink:
@@ -343,80 +314,6 @@ class _Controller(Controller):
         server = SMTP(self.handler, **self.SMTP_kwargs)
         self.sink._connected(server)
         return server
-
-
-def make_certificate(directory: Path) -> Certificate:
-    """A private CA and a server certificate for 127.0.0.1 and localhost, valid for a day."""
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailer test CA")])
-    ca = (
-        _builder(ca_name, ca_name, ca_key.public_key(), ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-    leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    leaf = (
-        _builder(leaf_name, ca_name, key.public_key(), ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    certificate = Certificate(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
-    certificate.ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    certificate.cert_path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    certificate.key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return certificate
-
-
-def _builder(
-    subject: x509.Name,
-    issuer: x509.Name,
-    public_key: ec.EllipticCurvePublicKey,
-    issuer_key: ec.EllipticCurvePublicKey,
-) -> x509.CertificateBuilder:
-    now = datetime.now(timezone.utc)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key), critical=False
-        )
-    )
-
-
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def smtp_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    return make_certificate(tmp_path_factory.mktemp("smtp-certificate"))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 
-import mailer.actors  # noqa: F401  (declares every actor before the broker swap)
 from mailer import settings
 from mailer.backends import memory
 from mailer.settings import Settings
@@ -50,24 +49,9 @@ def stub_worker(stub_broker: StubBroker) -> Iterator[Worker]:
     worker.stop()
 
 
-def dead_letters(broker: StubBroker) -> list[dramatiq.Message]:
-    return [message for queue in broker.dead_letters_by_queue.values() for message in queue]
-
-
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries back off 10-50 ms, so a test that waits for them takes no time."""
     for actor in dramatiq.get_broker().actors.values():
         monkeypatch.setitem(actor.options, "min_backoff", 10)
         monkeypatch.setitem(actor.options, "max_backoff", 50)
-
-
-def drain(broker: StubBroker, worker: Worker) -> None:
-    """Wait until every priority queue and the worker are idle: twice, since a message an
-    actor sends (the digest's alert) lands after its queue was joined."""
-    from mailer.priorities import LEVELS
-
-    for _ in range(2):
-        for level in LEVELS.values():
-            broker.join(level.queue_name, fail_fast=False)
-        worker.join()
