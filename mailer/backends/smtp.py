@@ -10,7 +10,8 @@ Errors follow the server's reply code, 4xx transient and 5xx permanent. Bad cred
 missing extension (STARTTLS, SMTPUTF8) and a certificate that fails verification are permanent
 as well, since retrying cannot fix them; network trouble is transient. After any error the
 connection is closed, so a half-done transaction cannot leak into the next message. The
-username and password never reach a log line or an error.
+username and password never reach a log line or an error, and neither do the recipients: a
+refusal is told by count and reply code, and an address the server echoes back is masked.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
@@ -92,7 +93,7 @@ class SMTPBackend(Backend):
 
     def deliver(self, email: Email) -> str:
         mime = email.to_mime()  # built once: a resend carries the same Date and Message-ID
-        with self._map_errors():
+        with self._map_errors(email.recipients):
             try:
                 connection = self._send(mime, email)
             except smtplib.SMTPServerDisconnected:
@@ -144,34 +145,46 @@ class SMTPBackend(Backend):
         )
         if refused:  # some recipients were accepted, so the message went out to them
             log.warning(
-                "SMTP server %s refused some recipients of %s: %s",
+                "SMTP server %s refused %d of %d recipients of %s: %s",
                 self._server,
+                len(refused),
+                len(email.recipients),
                 mime["Message-ID"],
-                _describe(refused),
+                _scrub_addresses(_describe(refused), refused),
             )
         return connection
 
     @contextmanager
-    def _map_errors(self) -> Iterator[None]:
-        """Turn smtplib's and the network's exceptions into send errors, and drop the line."""
+    def _map_errors(self, recipients: Sequence[str] = ()) -> Iterator[None]:
+        """Turn smtplib's and the network's exceptions into send errors, and drop the line.
+
+        ``recipients`` are masked in the server's answer, which may quote them."""
         try:
             yield
         except (smtplib.SMTPException, OSError) as err:
             self.close()
-            raise self._send_error(err) from err
+            raise self._send_error(err, recipients) from err
 
-    def _send_error(self, err: smtplib.SMTPException | OSError) -> SendError:
+    def _send_error(
+        self, err: smtplib.SMTPException | OSError, recipients: Sequence[str]
+    ) -> SendError:
+        quoted = [*recipients, *getattr(err, "recipients", {})]  # the refused, if any
+
+        def scrubbed(text: str) -> str:
+            return _scrub_addresses(self._scrub(text), quoted)
+
         if isinstance(err, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in err.recipients.values()]
             status = next((code for code in codes if 400 <= code < 500), codes[0])
-            detail = "every recipient was refused: " + _describe(err.recipients)
+            detail = f"every recipient was refused ({len(codes)}): " + _describe(err.recipients)
             bounced = tuple(a for a, (code, _) in err.recipients.items() if 500 <= code < 600)
-            return _kind(status)(_NAME, self._scrub(detail), status=status, bounced=bounced)
+            detail = scrubbed(detail)
+            return _kind(status)(_NAME, detail, status=status, bounced=bounced)
         if isinstance(err, smtplib.SMTPResponseException):
             kind = _kind(err.smtp_code)
-            return kind(_NAME, self._scrub(_text(err.smtp_error)), status=err.smtp_code)
+            return kind(_NAME, scrubbed(_text(err.smtp_error)), status=err.smtp_code)
         kind = PermanentSendError if _unfixable(err) else TransientSendError
-        return kind(_NAME, self._scrub(f"{self._server}: {str(err) or type(err).__name__}"))
+        return kind(_NAME, scrubbed(f"{self._server}: {str(err) or type(err).__name__}"))
 
     def _scrub(self, text: str) -> str:
         """Mask the credentials, in case a server echoes them back in its answer."""
@@ -197,10 +210,17 @@ def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
 
 
-def _describe(refused: dict[str, tuple[int, bytes]]) -> str:
-    return ", ".join(
-        f"{address} ({code} {_text(reply)})" for address, (code, reply) in refused.items()
-    )
+def _describe(refused: Mapping[str, tuple[int, bytes]]) -> str:
+    """The server's replies, one per refused address, without the addresses."""
+    return ", ".join(f"{code} {_text(reply)}".rstrip() for code, reply in refused.values())
+
+
+def _scrub_addresses(text: str, addresses: Iterable[str]) -> str:
+    """Mask each address a server quoted in its reply, whatever its case."""
+    for address in addresses:
+        if address:
+            text = re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _provider_id(reply: bytes, mime: EmailMessage) -> str:
