@@ -7,8 +7,9 @@ in base64. It does so from many loggers, some named at run time
 the worker and in any process that enqueues. A filter on named loggers misses the ones it
 was not told about, and a filter on a logger does not see records propagated from its
 children; so the rewrite happens where every record is made, in the record factory, whatever
-logger or handler is in play. mailer's own log lines carry the id, template and backend,
-which is what an operator searches by.
+logger or handler is in play. An actor's own DEBUG line, its arguments bare, shows only how
+many there were. mailer's own log lines carry the id, template and backend, which is what an
+operator searches by.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 
 _MESSAGE_TYPES = (Message, MessageProxy)
+# What ``Actor.__call__`` logs at DEBUG: the message's arguments themselves, no message around.
+_ACTOR_CALL = "Received args=%r kwargs=%r."
 
 
 class MessageLabel(str):
@@ -43,11 +46,19 @@ def redact(record: logging.LogRecord) -> logging.LogRecord:
     """Replace every message in ``record``'s ``msg`` and arguments (tuple or mapping)."""
     record.msg = label(record.msg)
     args = record.args
+    if record.msg == _ACTOR_CALL and isinstance(args, tuple) and len(args) == 2:
+        record.args = tuple(_hidden(arg) for arg in args)
+        return record
     if isinstance(args, tuple) and any(isinstance(arg, _MESSAGE_TYPES) for arg in args):
         record.args = tuple(label(arg) for arg in args)
     elif isinstance(args, Mapping) and any(isinstance(a, _MESSAGE_TYPES) for a in args.values()):
         record.args = {key: label(arg) for key, arg in args.items()}
     return record
+
+
+def _hidden(arguments: object) -> MessageLabel:
+    count = len(arguments) if isinstance(arguments, (tuple, dict)) else "some"
+    return MessageLabel(f"<{count} hidden>")
 
 
 class _RedactingFactory:

@@ -128,7 +128,7 @@ def test_dramatiqs_own_failure_lines_carry_no_argument(caplog):
     worker = Worker(broker, worker_timeout=50, worker_threads=1)
     worker.start()
     try:
-        with caplog.at_level(logging.DEBUG, logger="dramatiq"):
+        with caplog.at_level(logging.DEBUG):
             message = actor.send({"to": [RECIPIENT]}, {"reset_url": RESET_URL})
             broker.join(actor.queue_name, fail_fast=False)
             worker.join()
@@ -136,5 +136,6 @@ def test_dramatiqs_own_failure_lines_carry_no_argument(caplog):
         worker.stop()
         broker.close()
     assert f"send_password_reset[{message.message_id}]" in caplog.text
+    assert "Received args=<2 hidden> kwargs=<0 hidden>." in caplog.messages
     assert RECIPIENT not in caplog.text
     assert RESET_URL not in caplog.text
