@@ -219,7 +219,7 @@ def _scrub_addresses(text: str, addresses: Iterable[str]) -> str:
     """Mask each address a server quoted in its reply, whatever its case."""
     for address in addresses:
         if address:
-            text = re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+            text = re.sub(re.escape(address), "***", text, flags=re.IGNORECASE)
     return text
 
 
