@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 from dramatiq import Middleware
 
-from mailer.worker.send import close_thread_backend
+from mailer.worker.send import close_thread_backends
 
 
 class OneConnectionPerMessage(Middleware):
@@ -23,7 +23,7 @@ class OneConnectionPerMessage(Middleware):
     def after_process_message(
         self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
     ) -> None:
-        close_thread_backend()
+        close_thread_backends()
 
 
 dramatiq.get_broker().add_middleware(OneConnectionPerMessage())

@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
-    from mailer.broker import broker
+    from mailer.actors import broker
     from mailer.stores import keys as store
     from mailer.stores.schedules import ScheduleStore
 

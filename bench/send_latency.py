@@ -77,8 +77,8 @@ def _series(count: int) -> tuple[dict[str, Call], set[str]]:
     """The three callables, each taking a call number; ``sent`` collects every message id."""
     import dramatiq
 
+    from mailer.actors import broker
     from mailer.api.email import send_email
-    from mailer.broker import broker
     from mailer.envelope import Email
 
     def bare(envelope: dict[str, Any], context: dict[str, Any]) -> None:

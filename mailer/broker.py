@@ -1,92 +1,118 @@
-"""The broker and its middleware, built once, before any actor is declared.
+"""The broker and its whole middleware stack, in order, built by an explicit call.
 
 Dramatiq checks an actor's options against the middleware present when the actor is
-declared, so everything that owns an option (periodiq's ``periodic`` among them) is added
-here, and ``mailer.actors`` imports this module before declaring anything.
+declared, so everything that owns an option (periodiq's ``periodic``, ``LogDeliveries``'
+``sends_email``) is on the broker first: ``mailer.actors`` calls ``setup`` before it declares
+any actor. Importing this module does nothing else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage, Middleware
+from dramatiq.middleware import CurrentMessage, Middleware, Retries
 from periodiq import PeriodiqMiddleware
 
-from mailer import log_redaction as redaction
-from mailer import settings
+from mailer import log_redaction
+from mailer.middleware.boot import OnBoot
 from mailer.middleware.connections import BackendConnections
 from mailer.middleware.log_deliveries import LogDeliveries
 from mailer.middleware.periodic import OncePerTick
 from mailer.middleware.polling import IdlePolling
-from mailer.middleware.rate_limit import RateLimit
-from mailer.middleware.record_failures import RecordFailures
-from mailer.middleware.send_once import SendOnce
+from mailer.middleware.redeliveries import Redeliveries
 from mailer.middleware.shutdown import HandBackOnShutdown
 from mailer.middleware.stats import StatsLine
 from mailer.priorities import LEVELS
+from mailer.settings import Settings
+from mailer.stores import CONNECT_TIMEOUT_S
+
+# The stack, in order. Dramatiq runs ``before_*`` hooks top down and ``after_*`` hooks bottom
+# up, so:
+# - Dramatiq's own defaults come first, Prometheus left out (it binds an exporter port in every
+#   worker the moment prometheus_client is installed) and ``Retries`` replaced by
+#   ``Redeliveries``, which enqueues retries and put-backs where a Redis outage cannot lose
+#   them; its ``after_process_message`` runs last, once every other hook has seen the outcome.
+# - ``CurrentMessage`` hands each email actor its message (the id, the retry count).
+# - ``PeriodiqMiddleware`` owns the ``periodic`` option; ``OncePerTick`` then skips a tick that
+#   another scheduler's copy already ran, before any work.
+# - ``LogDeliveries`` owns ``sends_email`` and writes the ``queued`` record of each new email;
+#   everything a send does after that is written by the send itself (``mailer.worker.send``).
+# - ``StatsLine``, ``BackendConnections`` and ``IdlePolling`` only watch or tune the worker.
+# - ``HandBackOnShutdown`` comes after them all, so at the deadline it hands back what is still
+#   running once every other ``before_worker_shutdown`` has run.
+# - ``OnBoot`` last: the app's subscriber modules load once the stack is complete.
 
 
-def add_mailer_middleware(broker: dramatiq.Broker) -> dramatiq.Broker:
-    """Put mailer's middleware and queues on a broker: the Redis one, or a test's stub.
-
-    Order matters before a send: the tick and receipt checks skip what must not run and claim
-    the message, then it is logged as ``sending``; the send itself takes its rate-limit slot,
-    after rendering. Dramatiq runs ``after_*`` hooks in reverse, so Dramatiq's ``Retries`` (first
-    in the list) decides last; the log and the failure record write their verdict on ack/nack.
-    """
-    broker.add_middleware(CurrentMessage())
-    broker.add_middleware(PeriodiqMiddleware())
-    broker.add_middleware(OncePerTick())
-    broker.add_middleware(SendOnce())
-    broker.add_middleware(RateLimit())
-    broker.add_middleware(LogDeliveries())
-    broker.add_middleware(RecordFailures())
-    broker.add_middleware(StatsLine())
-    broker.add_middleware(BackendConnections())
-    broker.add_middleware(IdlePolling())
-    broker.add_middleware(HandBackOnShutdown())
-    # Declared up front so a fresh worker consumes every level, even one no actor uses yet.
-    for level in LEVELS.values():
-        broker.declare_queue(level.queue_name)
-    return broker
+def stack(on_boot: Callable[[], None]) -> list[Middleware]:
+    """mailer's whole middleware stack, Dramatiq's included; ``on_boot`` runs in each worker
+    process once its modules are imported (``mailer.actors`` passes its subscriber loader)."""
+    return [
+        *_dramatiq_defaults(),
+        CurrentMessage(),
+        PeriodiqMiddleware(),
+        OncePerTick(),
+        LogDeliveries(),
+        StatsLine(),
+        BackendConnections(),
+        IdlePolling(),
+        HandBackOnShutdown(),
+        OnBoot(on_boot),
+    ]
 
 
-def build_broker(redis_url: str, heartbeat_timeout_s: float = 60.0) -> RedisBroker:
-    """``heartbeat_timeout_s`` is how long a dead worker's messages wait to be redelivered."""
+def build(settings: Settings, on_boot: Callable[[], None]) -> RedisBroker:
+    """The Redis broker for ``settings``, with mailer's stack and a queue per priority level."""
     broker = RedisBroker(
-        url=redis_url,
-        middleware=default_middleware(),
-        heartbeat_timeout=int(heartbeat_timeout_s * 1000),
+        url=settings.redis_url,
+        middleware=stack(on_boot),
+        heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
         # Dramatiq hands a dead worker's messages back in a maintenance pass that runs on a
         # random 0.1 % of its Redis commands, queue by queue: an idle queue is fetched about 4
         # times a second, so its messages came back minutes after the heartbeat timeout. On
         # 5 % of commands they are back seconds after it; a pass without a dead worker is one
         # cheap sorted-set read.
         maintenance_chance=50_000,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
     )
-    add_mailer_middleware(broker)
+    declare_queues(broker)
     return broker
 
 
-def default_middleware() -> list[Middleware]:
-    """Dramatiq's defaults, less Prometheus: it turns itself on whenever prometheus_client
-    happens to be installed and binds an exporter port, which must be a deliberate choice."""
-    return [cls() for cls in dramatiq.middleware.default_middleware if cls.__name__ != "Prometheus"]
+def declare_queues(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """A queue per priority level, so a fresh worker consumes every level, even one no actor
+    uses yet."""
+    for level in LEVELS.values():
+        broker.declare_queue(level.queue_name)
+    return broker
 
 
-def install(new_broker: dramatiq.Broker) -> dramatiq.Broker:
-    """Move every actor declared so far onto ``new_broker`` and make it the global one.
+def setup(settings: Settings, on_boot: Callable[[], None]) -> dramatiq.Broker:
+    """The process's broker: one the process already set up with mailer's stack (a test's
+    stub broker, say), or else a Redis broker built from ``settings`` and made the global one.
+    Dramatiq's own log lines stop carrying message contents from here on."""
+    log_redaction.install()
+    current = dramatiq.get_broker() if _has_global_broker() else None
+    if current is not None and _has_mailer_stack(current):
+        return current
+    broker = build(settings, on_boot)
+    dramatiq.set_broker(broker)
+    return broker
 
-    Tests swap in a ``StubBroker`` this way; returns the broker that was replaced.
-    """
-    old_broker = dramatiq.get_broker()
-    for actor in old_broker.actors.values():
-        actor.broker = new_broker
-        new_broker.declare_actor(actor)
-    dramatiq.set_broker(new_broker)
-    return old_broker
+
+def _dramatiq_defaults() -> list[Middleware]:
+    defaults = dramatiq.middleware.default_middleware
+    return [
+        Redeliveries() if cls is Retries else cls()
+        for cls in defaults
+        if cls.__name__ != "Prometheus"
+    ]
 
 
-redaction.install()
-broker = build_broker(settings.current().redis_url, settings.current().heartbeat_timeout_s)
-dramatiq.set_broker(broker)
+def _has_global_broker() -> bool:
+    return dramatiq.broker.global_broker is not None
+
+
+def _has_mailer_stack(broker: dramatiq.Broker) -> bool:
+    return any(isinstance(middleware, LogDeliveries) for middleware in broker.middleware)

@@ -1,9 +1,16 @@
-"""A Dramatiq message's JSON built from parts, for the many messages of one bulk send.
+"""The wire format of a ``send_<type>`` message: the one module that knows it.
 
-Every recipient's message of a newsletter is the same but for the address, maybe a context,
-and its ids. Encoding the shared parts once and putting each recipient's in by string makes
-the same bytes ``dramatiq.Message(...).encode()`` would, at a third of the cost, which is most
-of what queueing 100,000 messages costs in Python.
+An email type ``welcome`` is the actor ``send_welcome``; its message's arguments are
+``(envelope, context)``: the envelope is ``Email.to_json()`` (recipients, headers,
+attachments; ``mailer.envelope``), the context is the template's variables. Everything that
+reads such a message (the delivery log, the failure log, schedules, the dead letters, the
+dashboard) asks the functions here instead of knowing the layout.
+
+A bulk send builds the same JSON from parts (``MessageParts``): every recipient's message of a
+newsletter is the same but for the address, maybe a context, and its ids. Encoding the shared
+parts once and putting each recipient's in by string makes the same bytes
+``dramatiq.Message(...).encode()`` would, at a third of the cost, which is most of what
+queueing 100,000 messages costs in Python.
 """
 
 from __future__ import annotations
@@ -14,7 +21,50 @@ import json
 import uuid
 from typing import Any
 
+import dramatiq
+from dramatiq.broker import MessageProxy
+
 ENCODE = functools.partial(json.dumps, separators=(",", ":"))  # as dramatiq's JSONEncoder
+
+_ACTOR_PREFIX = "send_"
+#: The actor option that marks an email actor; every middleware that treats emails apart
+#: asks ``sends_email``.
+SENDS_EMAIL = "sends_email"
+
+
+def actor_name(template: str) -> str:
+    """The actor that sends the email type ``template``."""
+    return _ACTOR_PREFIX + template
+
+
+def template_of(message: dramatiq.Message[Any] | MessageProxy) -> str:
+    """The email type a ``send_<type>`` message sends."""
+    return message.actor_name.removeprefix(_ACTOR_PREFIX)
+
+
+def envelope_of(message: dramatiq.Message[Any] | MessageProxy) -> dict[str, Any]:
+    """The envelope (``Email.to_json()``) a message carries; empty if it is not an email."""
+    envelope = message.args[0] if message.args else None
+    return envelope if isinstance(envelope, dict) else {}
+
+
+def context_of(message: dramatiq.Message[Any] | MessageProxy) -> dict[str, Any]:
+    """The template context a message carries; empty if it is not an email."""
+    context = message.args[1] if len(message.args) > 1 else None
+    return context if isinstance(context, dict) else {}
+
+
+def recipients_of(message: dramatiq.Message[Any] | MessageProxy) -> list[str]:
+    """The envelope's ``To``: what an operator recognises the email by."""
+    return [str(address) for address in envelope_of(message).get("to", [])]
+
+
+def sends_email(broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> bool:
+    """The ``sends_email`` option as Dramatiq resolves one: the message's own, else its
+    actor's."""
+    if SENDS_EMAIL in message.options:
+        return bool(message.options[SENDS_EMAIL])
+    return bool(broker.get_actor(message.actor_name).options.get(SENDS_EMAIL, False))
 
 
 class MessageParts:

@@ -7,13 +7,15 @@ in the web process and the worker alike, so both agree on their actors.
 Types a person asked for themselves are declared ``transactional``: the suppression list
 does not stop them and they carry no unsubscribe link (see ``mailer.stores.suppression``).
 
-Transient send errors retry with exponential backoff; permanent ones and render errors are in
-the actors' ``throws``, so the message fails at once and lands in the dead-letter queue. A
-provider's throttling is neither: the message is put back for later with its retries intact.
+Each actor hands its message to ``mailer.worker.send``, which does the work. Transient send
+errors retry with exponential backoff; permanent ones and render errors are in the actors'
+``throws``, so the message fails at once and lands in the dead-letter queue. A provider's
+throttling is neither: the message is put back for later with its retries intact.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +25,15 @@ from dramatiq.middleware import CurrentMessage
 
 from mailer import settings
 from mailer.backends import backend_class
+from mailer.envelope import Email
 from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
-from mailer.middleware.deferral import Deferred, put_back
+from mailer.message import actor_name
 from mailer.priorities import LEVELS, Priority
+from mailer.stores.rate_limiter import limits_for
 from mailer.templates import for_settings
-from mailer.worker.send import deliver
+from mailer.worker.send import Job, sender_for
+
+logger = logging.getLogger(__name__)
 
 # Input that cannot succeed however often it is tried: the message fails at once.
 _NEVER_RETRIED = (PermanentSendError, RenderError, ValidationError)
@@ -59,14 +65,14 @@ def email_type(
     def send(envelope: Mapping[str, Any], context: Mapping[str, Any]) -> None:
         message = CurrentMessage.get_current_message()
         assert message is not None, "the CurrentMessage middleware is on mailer's broker"
-        try:
-            deliver(name, envelope, context, message, transactional=transactional)
-        except Deferred as deferred:
-            put_back(actor.broker, message, deferred)
+        email = Email.from_json(envelope)
+        email.message_id = message.message_id
+        job = Job(message, name, email, context, transactional, actor.options)
+        sender_for(settings.current()).send(job)
 
     actor = dramatiq.actor(
         send,
-        actor_name=f"send_{name}",
+        actor_name=actor_name(name),
         queue_name=level.queue_name,
         priority=level.actor_priority,
         max_retries=max_retries,
@@ -112,6 +118,9 @@ def _declare_application_types() -> None:
 
 def _check_backends(configured: settings.Settings) -> None:
     """Refuse to start, naming the variable, over any backend the settings mention."""
+    limits = limits_for(configured)
+    shown = ", ".join(f"{bucket}={limit}/s" for bucket, limit in limits.items())
+    logger.info("Rate limits: %s.", shown or "none")
     backend_class(configured.backend).check_settings(configured)
     if configured.fallback_backend is not None:
         fallback = backend_class(configured.fallback_backend, "MAILER_FALLBACK_BACKEND")

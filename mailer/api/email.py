@@ -16,6 +16,7 @@ from typing import Any
 import dramatiq
 
 from mailer import settings as mailer_settings
+from mailer import stores
 from mailer.actors import emails
 from mailer.addresses import parse_address, parse_addresses
 from mailer.argument_checks import check_aware, check_json_object, check_key
@@ -25,7 +26,7 @@ from mailer.priorities import Priority, parse_priority
 from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
 from mailer.stores.delivery_log import Delivery
-from mailer.stores.receipts import IdempotencyKeys
+from mailer.stores.idempotency_keys import IdempotencyKeys
 from mailer.stores.schedules import ScheduledEmail, ScheduleStore
 from mailer.templates import for_settings
 
@@ -125,7 +126,7 @@ def delivery_status(message_id: str) -> Delivery | None:
 
     None when the log has no such message (never sent, or older than the retention).
     """
-    return deliveries.for_settings(mailer_settings.current()).get(message_id)
+    return stores.for_settings(mailer_settings.current()).delivery_log.get(message_id)
 
 
 def search_deliveries(
@@ -146,7 +147,7 @@ def search_deliveries(
         raise ValidationError("status", f"must be one of {', '.join(deliveries.STATUSES)}")
     if to is not None:
         to = parse_address(to, "to")
-    return deliveries.for_settings(mailer_settings.current()).search(
+    return stores.for_settings(mailer_settings.current()).delivery_log.search(
         to=to,
         status=status,
         template=template,

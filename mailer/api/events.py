@@ -22,7 +22,7 @@ from mailer.argument_checks import check_json_object, check_key
 from mailer.errors import InvalidPayload, UnknownTopic
 from mailer.stores import keys as store
 from mailer.stores.batch_enqueue import enqueue_all
-from mailer.stores.receipts import IdempotencyKeys
+from mailer.stores.idempotency_keys import IdempotencyKeys
 
 logger = logging.getLogger(__name__)
 

@@ -36,10 +36,8 @@ def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
     with _redis_for(env_settings.redis_url, out) as redis_url:
         settings = dataclasses.replace(env_settings, redis_url=redis_url, backend="file")
         mailer_settings.configure(settings)
-        from mailer.broker import build_broker, install
+        from mailer.actors import broker  # built now, on the settings just configured
 
-        broker = build_broker(redis_url)
-        install(broker)
         broker.emit_after("process_boot")
         worker = Worker(broker, worker_threads=_WORKER_THREADS)
         worker.start()

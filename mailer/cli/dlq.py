@@ -133,7 +133,7 @@ def _refusal(letters: list[DeadLetter], verb: str) -> int | None:
 def _dead_letters() -> DeadLetters:
     """On mailer's broker, every actor declared, so a requeue is logged as any enqueue is."""
     import mailer.actors  # noqa: F401  (declares the actors on the broker)
-    from mailer.broker import broker
+    from mailer.actors import broker
     from mailer.stores.dead_letters import DeadLetters
 
     return DeadLetters(broker)

@@ -1,6 +1,6 @@
-"""Close each worker thread's backend connection when the thread stops.
+"""Close each worker thread's backend connections when the thread stops.
 
-Backends keep their connection open between messages (see ``mailer.worker.send``); this is the
+Backends keep their connection open between messages (``mailer.worker.send``); this is the
 one place that knows when a thread is done, so an SMTP server sees a clean QUIT on shutdown
 instead of a dropped socket.
 """
@@ -11,9 +11,9 @@ from typing import Any
 
 from dramatiq import Middleware
 
-from mailer.worker.send import close_thread_backend
+from mailer.worker.send import close_thread_backends
 
 
 class BackendConnections(Middleware):
     def before_worker_thread_shutdown(self, broker: Any, thread: Any) -> None:
-        close_thread_backend()
+        close_thread_backends()

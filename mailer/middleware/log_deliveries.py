@@ -18,106 +18,33 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage, Middleware
+from dramatiq.middleware import Middleware
 
 from mailer import settings as mailer_settings
-from mailer.middleware.rate_limit import RateLimit
-from mailer.middleware.record_failures import describe
-from mailer.middleware.send_once import SendOnce, receipts_for_settings, sends_email
-from mailer.stores import delivery_log as deliveries
-from mailer.stores.delivery_log import Attempt, DeliveryLog, template_of
+from mailer import stores
+from mailer.message import SENDS_EMAIL, sends_email
+from mailer.stores.delivery_log import DeliveryLog
 
 logger = logging.getLogger(__name__)
 
 
 class LogDeliveries(Middleware):
-    """Reads the ``sends_email`` actor option, which ``SendOnce`` declares."""
+    """Owns the ``sends_email`` actor option that marks an email actor."""
 
-    def __init__(self) -> None:
-        self._local = threading.local()
+    actor_options = {SENDS_EMAIL}
 
     def after_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
     ) -> None:
-        if not sends_email(broker, message):
+        # A retry or a put-back copy: its record exists, and the worker's settle wrote why.
+        if message.options.get("retries") or message.options.get("deferrals"):
             return
-        current = CurrentMessage.get_current_message()
-        if current is not None and current.message_id == message.message_id:
-            if message.options.get("deferrals", 0) > current.options.get("deferrals", 0):
-                backend, template = RateLimit.current_backend(), template_of(message)
-                _safely(
-                    message,
-                    lambda log: log.throttled(message.message_id, delay or 0, template, backend),
-                )
-        elif not message.options.get("retries"):
+        if sends_email(broker, message):
             _queued_writer.submit(message)  # new, fired or requeued
-        # A retry (Retries re-enqueues after the current message is cleared): the failed
-        # attempt is written when the worker acks it.
-
-    def before_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any]
-    ) -> None:
-        self._local.outcome = None
-        if sends_email(broker, message):
-            self._local.started = time.monotonic()
-            _safely(message, lambda log: log.sending(message))
-
-    def after_process_message(
-        self,
-        broker: dramatiq.Broker,
-        message: dramatiq.Message[Any],
-        *,
-        result: object = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        if sends_email(broker, message):
-            backend = (
-                getattr(exception, "backend", None)  # a send error names its backend
-                or RateLimit.current_backend()
-                or mailer_settings.current().backend
-            )
-            self._local.outcome = (message.message_id, exception, backend)
-
-    def after_ack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
-        self._settle(message, dead=False)
-
-    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
-        self._settle(message, dead=True)
-
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
-        self._local.outcome = None
-
-    def _settle(self, message: dramatiq.Message[Any], *, dead: bool) -> None:
-        outcome = getattr(self._local, "outcome", None)
-        self._local.outcome = None
-        if outcome is None or outcome[0] != message.message_id:
-            return
-        _, exception, backend = outcome
-        duration_s = time.monotonic() - getattr(self._local, "started", time.monotonic())
-        if exception is None:
-            receipt = SendOnce.recorded(message.message_id) or receipts_for_settings().get(
-                message.message_id
-            )
-            attempt = Attempt(
-                time.time(),
-                "sent",
-                receipt.backend if receipt else backend,
-                receipt.provider_id if receipt else None,
-                duration_s=duration_s,
-            )
-            status = "sent"
-        else:
-            attempt = Attempt(
-                time.time(), "failed", backend, error=describe(exception), duration_s=duration_s
-            )
-            status = "dead" if dead else "retrying"
-        template = template_of(message)
-        _safely(message, lambda log: log.settled(message.message_id, template, status, attempt))
 
 
 class _QueuedWriter:
@@ -174,7 +101,7 @@ def _safely(
     message: dramatiq.Message[Any], write: Callable[[DeliveryLog], None], *, more: int = 0
 ) -> None:
     try:
-        write(deliveries.for_settings(mailer_settings.current()))
+        write(stores.for_settings(mailer_settings.current()).delivery_log)
     except Exception as err:  # the log must never break sending
         others = f" and {more} more" if more else ""
         logger.warning(

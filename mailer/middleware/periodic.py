@@ -14,12 +14,10 @@ from datetime import datetime
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from mailer.stores import keys as store
+from mailer import settings, stores
+from mailer.stores.ticks import TickClaims
 
 logger = logging.getLogger(__name__)
-
-# Ticks are a minute apart at the closest; a day covers any clock skew between hosts.
-_CLAIM_TTL_S = 24 * 3600
 
 
 class OncePerTick(Middleware):
@@ -30,8 +28,8 @@ class OncePerTick(Middleware):
         if scheduled_at is None or "periodic" not in broker.get_actor(message.actor_name).options:
             return  # not a tick: a message sent by hand runs every time
         instant = int(datetime.fromisoformat(scheduled_at).timestamp())
-        claim = store.key("tick", message.actor_name, str(instant))
-        if not store.client().set(claim, message.message_id, nx=True, ex=_CLAIM_TTL_S):
+        claims = TickClaims(stores.redis_client(settings.current().redis_url))
+        if not claims.claim(message.actor_name, instant, message.message_id):
             logger.info(
                 "Skipped %s tick at %s: another scheduler's copy ran it.",
                 message.actor_name,

@@ -13,38 +13,38 @@ fetched but not started. Three gaps remain, and this middleware closes them:
   consumer's own prefetched batch, not yet handed to the worker, Dramatiq never puts back at
   all: it is put back once the consumers have stopped.
 - A message still running at the deadline stays unacked until the heartbeat timeout, and its
-  ``SendOnce`` claim would hold any copy off as long. At the deadline its claim is released and
-  it goes back on its queue at once; the process exits right after, ending its thread.
+  claim (``mailer.worker.state``) would hold any copy off as long. At the deadline its claim
+  is released and it goes back on its queue at once; the process exits right after, ending
+  its thread.
 
 The window that remains is a send the provider had been handed but had not answered at the
 deadline. If the provider accepts it, no receipt was written, and the copy put back is sent
 again: the same duplicate the heartbeat timeout would have caused a minute later, only sooner.
-``provider_call()`` marks that step, so the deadline names such messages in a warning, and
-keeps a thread that reaches it after the deadline from sending what was just handed back. A
+``mailer.worker.state.provider_call`` marks that step, so the deadline names such messages in a
+warning, and keeps a thread that reaches it after the deadline from sending what was just
+handed back. A
 shutdown timeout well above the backends' own timeouts (``SMTP_TIMEOUT`` ...) keeps the window
 empty: every send under way when the shutdown begins answers, or times out, before the deadline.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.common import iter_queue
-from dramatiq.middleware import CurrentMessage, Middleware, SkipMessage
+from dramatiq.middleware import Middleware
 
-from mailer.middleware.send_once import SendOnce, receipts_for_settings, sends_email
+from mailer import settings, stores
+from mailer.worker import state
 
 logger = logging.getLogger(__name__)
 
@@ -53,61 +53,17 @@ logger = logging.getLogger(__name__)
 REPEAT_SIGTERM_WINDOW_S = 2.0
 
 
-class _ProviderCalls:
-    """This process's threads inside a provider call, and those barred from starting one."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.calling: set[int] = set()
-        self.barred: dict[int, str] = {}  # thread -> the message id handed back from under it
-
-
-_calls = _ProviderCalls()
-
-
-@contextlib.contextmanager
-def provider_call() -> Iterator[None]:
-    """Wrap the one call that hands an email to its provider.
-
-    A thread whose message was handed back at the shutdown deadline does not make the call,
-    since another worker is to send it: ``SkipMessage`` ends the delivery without a retry or a
-    dead letter.
-    """
-    thread = threading.get_ident()
-    current = CurrentMessage.get_current_message()
-    with _calls.lock:
-        barred = _calls.barred.get(thread)
-        if barred is not None and (current is None or current.message_id == barred):
-            raise SkipMessage("handed back at the shutdown deadline")
-        _calls.calling.add(thread)
-    try:
-        yield
-    finally:
-        with _calls.lock:
-            _calls.calling.discard(thread)
-
-
-@dataclass(frozen=True)
-class _Running:
-    message: MessageProxy
-    claim: str | None  # the token of SendOnce's claim, for an email
-
-
 class HandBackOnShutdown(Middleware):
-    """Reads the ``sends_email`` actor option, which ``SendOnce`` declares, and goes after it:
-    a message is tracked once ``SendOnce`` has let it through and claimed it."""
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: dict[int, _Running] = {}  # by worker thread
+        self._running: dict[int, MessageProxy] = {}  # by worker thread
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         _absorb_repeated_sigterm()
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        claim = SendOnce.claim_of(message.message_id) if sends_email(broker, message) else None
         with self._lock:
-            self._running[threading.get_ident()] = _Running(message, claim)
+            self._running[threading.get_ident()] = message
 
     def after_ack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._finished(message)
@@ -123,36 +79,32 @@ class HandBackOnShutdown(Middleware):
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         """The deadline: every message still running goes back, with no claim holding it off."""
-        with _calls.lock:  # no provider call starts while messages are handed back
-            with self._lock:
-                running, self._running = self._running, {}
-            calling = set(_calls.calling)
-            _calls.barred.update({t: entry.message.message_id for t, entry in running.items()})
-            _release_claims(running.values())
-            _requeue(worker, [entry.message for entry in running.values()])
+        sends = {send.message_id: send for send in state.hand_back_all()}
+        with self._lock:
+            running, self._running = list(self._running.values()), {}
+        _release_claims([send for send in sends.values() if send.claim is not None])
+        _requeue(worker, running)
         _requeue_prefetched(worker)
-        for thread, entry in running.items():
-            _warn_handed_back(entry.message, in_provider_call=thread in calling)
+        for message in running:
+            send = sends.get(message.message_id)
+            _warn_handed_back(message, in_provider_call=send is not None and send.in_provider_call)
 
     def _finished(self, message: MessageProxy) -> None:
         thread = threading.get_ident()
         with self._lock:
-            entry = self._running.get(thread)
-            if entry is not None and entry.message.message_id == message.message_id:
+            running = self._running.get(thread)
+            if running is not None and running.message_id == message.message_id:
                 del self._running[thread]
-        with _calls.lock:
-            if _calls.barred.get(thread) == message.message_id:
-                del _calls.barred[thread]
 
 
-def _release_claims(running: Iterable[_Running]) -> None:
-    receipts = receipts_for_settings()
-    for entry in running:
-        if entry.claim is not None:
-            try:
-                receipts.release(entry.message.message_id, entry.claim)
-            except Exception as err:
-                logger.warning("Could not release message %s: %s", entry.message.message_id, err)
+def _release_claims(sends: list[state.Send]) -> None:
+    """So that the copies put back are not held off until the claims expire."""
+    receipts = stores.for_settings(settings.current()).receipts
+    for send in sends:
+        try:
+            receipts.release(send.message_id, send.claim or "")
+        except Exception as err:
+            logger.warning("Could not release message %s: %s", send.message_id, err)
 
 
 def _requeue(worker: dramatiq.Worker, messages: list[MessageProxy]) -> None:

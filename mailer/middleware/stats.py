@@ -14,8 +14,8 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from mailer import settings as mailer_settings
-from mailer.middleware.send_once import sends_email
-from mailer.stores import keys as store
+from mailer import stores
+from mailer.message import sends_email
 from mailer.stores.queue_depths import QueueDepth, queue_depths
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ class StatsLine(Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.clear()
-        interval_s = mailer_settings.current().stats_interval_s
+        configured = mailer_settings.current()
+        self._client = stores.redis_client(configured.redis_url)
+        interval_s = configured.stats_interval_s
         threading.Thread(target=self._run, args=(interval_s,), daemon=True).start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -60,7 +62,7 @@ class StatsLine(Middleware):
     def line(self, interval_s: float) -> str:
         with self._lock:
             sent, failed, self._sent, self._failed = self._sent, self._failed, 0, 0
-        depths = queue_depths(store.client())
+        depths = queue_depths(self._client)
         return f"Stats: sent {sent}, failed {failed} in the last {interval_s:g} s; " + _depths(
             depths
         )

@@ -20,9 +20,10 @@ from mailer.settings import Settings
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.failover import Failover
 from mailer.stores.failure_log import FailureLog
+from mailer.stores.idempotency_keys import IdempotencyKeys
 from mailer.stores.inbox import NotificationStore
 from mailer.stores.rate_limiter import RateLimiter, limits_for
-from mailer.stores.receipts import IdempotencyKeys, Receipts
+from mailer.stores.receipts import Receipts
 from mailer.stores.schedules import ScheduleStore
 from mailer.stores.suppression import SuppressionList
 

@@ -35,11 +35,12 @@ from dramatiq.common import q_name
 from dramatiq.errors import DecodeError
 
 from mailer import settings as mailer_settings
+from mailer import stores
 from mailer.addresses import addr_spec
+from mailer.message import recipients_of, template_of
 from mailer.priorities import LEVELS
-from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
-from mailer.stores.delivery_log import DeliveryLog, recipients_of, template_of
+from mailer.stores.delivery_log import DeliveryLog
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class DeadLetters:
 
     @property
     def log(self) -> DeliveryLog:
-        return self._log or deliveries.for_settings(mailer_settings.current())
+        return self._log or stores.for_settings(mailer_settings.current()).delivery_log
 
     def list(
         self,

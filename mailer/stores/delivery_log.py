@@ -12,20 +12,37 @@ write trims the indexes it touches, so memory is bounded by the traffic of that 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
 import redis
 
 from mailer.addresses import addr_spec
-from mailer.settings import Settings
+from mailer.message import recipients_of, template_of
 from mailer.stores import keys as store
+from mailer.stores.delivery_search import (
+    INDEX_PREFIX,
+    Attempt,
+    Delivery,
+    DeliverySearch,
+    index_key,
+    record_key,
+)
+from mailer.stores.scripts import Batch, Script
+
+__all__ = [
+    "INDEX_PREFIX",
+    "LATENCY_BUCKETS_S",
+    "STATUSES",
+    "Attempt",
+    "Delivery",
+    "DeliveryLog",
+    "record_key",
+]
 
 #: ``queued`` (waiting in a queue, also after being put back or requeued), ``sending``,
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
@@ -37,40 +54,15 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MAX_ERROR_CHARS = 500
 # When a write may replace a record's status (the status script's last argument).
 _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
+_SET_STATUS = Script("set_status.lua", "set_status_main.lua")
 
 
-@dataclass(frozen=True)
-class Attempt:
-    at: float
-    outcome: str  # "sent", "failed", "throttled"
-    backend: str | None = None
-    provider_id: str | None = None
-    error: str | None = None
-    duration_s: float | None = None
+class DeliveryLog(DeliverySearch):
+    """The log's writes; its reads come from ``DeliverySearch``."""
 
-
-@dataclass(frozen=True)
-class Delivery:
-    message_id: str
-    template: str
-    to: list[str]
-    queue_name: str
-    status: str
-    created_at: float
-    updated_at: float
-    throttled: int = 0
-    backend: str | None = None
-    provider_id: str | None = None
-    error: str | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-
-
-class DeliveryLog:
     def __init__(self, client: redis.Redis, *, retention_s: int = 30 * 24 * 3600) -> None:
-        self.client = client
+        super().__init__(client)
         self.retention_s = retention_s
-        self._set_status = client.register_script(_SET_STATUS)
-        self._script_loaded = False
 
     # --- writing: one round trip per event ------------------------------------------------
 
@@ -83,18 +75,22 @@ class DeliveryLog:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
         self._event(message.message_id, "sending", *_describe(message))
 
-    def throttled(self, message_id: str, delay_ms: int, template: str, backend: str | None) -> None:
-        attempt = Attempt(time.time(), "throttled", backend, error=f"put back for {delay_ms} ms")
-        counts = {("throttled", backend, template): 1}
-        self._event(message_id, "queued", None, {}, attempt=attempt, counts=counts, throttled=True)
-
     def settled(self, message_id: str, template: str, status: str, attempt: Attempt) -> None:
         """An attempt ended: ``sent``, ``retrying``, ``dead`` or ``suppressed``."""
+        batch = Batch(self.client)
+        self.settled_into(batch, message_id, template, status, attempt)
+        batch.execute()
+
+    def settled_into(
+        self, batch: Batch, message_id: str, template: str, status: str, attempt: Attempt
+    ) -> None:
+        """``settled`` as part of ``batch``."""
         fields = {"backend": attempt.backend or "", "error": attempt.error or ""}
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
         event = {"sent": "sent", "retrying": "failed", "dead": "dead"}.get(status, status)
-        self._event(
+        self._add_event(
+            batch,
             message_id,
             status,
             None,
@@ -103,6 +99,22 @@ class DeliveryLog:
             counts={(event, attempt.backend, template): 1},
             latency_s=attempt.duration_s if status == "sent" else None,
         )
+
+    def throttled_into(
+        self, batch: Batch, message_id: str, delay_ms: int, template: str, backend: str | None
+    ) -> None:
+        """The message was put back to wait for the rate limit or the provider."""
+        attempt = Attempt(time.time(), "throttled", backend, error=f"put back for {delay_ms} ms")
+        counts = {("throttled", backend, template): 1}
+        self._add_event(
+            batch, message_id, "queued", None, {}, attempt=attempt, counts=counts, throttled=True
+        )
+
+    def sending_args(self, message: dramatiq.Message[Any]) -> list[str | float | int]:
+        """The ``sending`` record's part of a script's arguments: time, created at, retention,
+        fields and indexes (``begin_send.lua`` writes it with the claim, in one round trip)."""
+        created, fields, indexes = _describe(message)
+        return [time.time(), created, self.retention_s, json.dumps(fields), json.dumps(indexes)]
 
     def purged(self, message_id: str) -> None:
         self._event(message_id, "failed", None, {})
@@ -113,12 +125,12 @@ class DeliveryLog:
         Written off the caller's thread, a record may land after a fast worker's own writes,
         even after it went dead, so it is written only where there is no record yet.
         """
-        with self._pipeline() as pipe:
-            for message in messages:
-                self._add_event(
-                    pipe, message.message_id, "queued", *_describe(message), only_if=_UNSEEN
-                )
-            self._execute(pipe)
+        batch = Batch(self.client)
+        for message in messages:
+            self._add_event(
+                batch, message.message_id, "queued", *_describe(message), only_if=_UNSEEN
+            )
+        batch.execute()
 
     def _event(
         self,
@@ -130,28 +142,13 @@ class DeliveryLog:
         **details: Any,
     ) -> None:
         """One event, in one round trip; ``details`` as ``_add_event`` takes them."""
-        with self._pipeline() as pipe:
-            self._add_event(pipe, message_id, status, created, fields, indexes, **details)
-            self._execute(pipe)
-
-    def _pipeline(self) -> Any:
-        # EVALSHA inside the pipeline, the script loaded once per process: redis-py's Script
-        # in a pipeline asks SCRIPT EXISTS first on every execute.
-        if not self._script_loaded:
-            self.client.script_load(_SET_STATUS)
-            self._script_loaded = True
-        return self.client.pipeline(transaction=False)
-
-    def _execute(self, pipe: Any) -> None:
-        try:
-            pipe.execute()
-        except redis.exceptions.NoScriptError:  # Redis restarted and forgot it
-            self._script_loaded = False
-            raise
+        batch = Batch(self.client)
+        self._add_event(batch, message_id, status, created, fields, indexes, **details)
+        batch.execute()
 
     def _add_event(
         self,
-        pipe: Any,
+        batch: Batch,
         message_id: str,
         status: str,
         created: float | None,
@@ -165,8 +162,8 @@ class DeliveryLog:
         only_if: str = _ALWAYS,
     ) -> None:
         now = time.time()
-        record = _record_key(message_id)
-        keys = [record, store.key("log", "index")]
+        record = record_key(message_id)
+        keys = [record, INDEX_PREFIX]
         args = [
             message_id,
             status,
@@ -178,7 +175,8 @@ class DeliveryLog:
             int(throttled),
             only_if,
         ]
-        pipe.evalsha(self._set_status.sha, len(keys), *keys, *args)
+        batch.script(_SET_STATUS, keys, args)
+        pipe = batch.pipe
         if attempt is not None:
             pipe.rpush(record + ":attempts", json.dumps(_attempt_json(attempt)))
             pipe.expire(record + ":attempts", self.retention_s)
@@ -202,103 +200,15 @@ class DeliveryLog:
         pipe.hincrbyfloat(histogram, "sum", latency_s)
         pipe.hincrby(histogram, "count", 1)
 
-    # --- reading --------------------------------------------------------------------------
-
-    def get(self, message_id: str) -> Delivery | None:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(_record_key(message_id))
-            pipe.lrange(_record_key(message_id) + ":attempts", 0, -1)
-            raw, attempts = pipe.execute()
-        if not raw:
-            return None
-        return _delivery(message_id, raw, attempts)
-
-    def search(
-        self,
-        *,
-        to: str | None = None,
-        status: str | None = None,
-        template: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-    ) -> list[Delivery]:
-        """Newest first. The most selective index is read; the other criteria filter it."""
-        if to is not None:
-            index = _index("to", addr_spec(to).lower())
-        elif template is not None:
-            index = _index("template", template)
-        elif status is not None:
-            index = _index("status", status)
-        else:
-            index = _index("all")
-        found: list[Delivery] = []
-        for delivery in self._walk(index, since, until):
-            if (status is None or delivery.status == status) and (
-                template is None or delivery.template == template
-            ):
-                found.append(delivery)
-                if len(found) >= limit:
-                    break
-        return found
-
-    def _walk(self, index: str, since: float | None, until: float | None) -> Iterator[Delivery]:
-        high: float | str = "+inf" if until is None else until
-        low: float | str = "-inf" if since is None else since
-        offset, page = 0, 200
-        while True:
-            ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=page)
-            for message_id in ids:
-                delivery = self.get(bytes(message_id).decode())
-                if delivery is not None:  # expired, or trimmed past the retention
-                    yield delivery
-            if len(ids) < page:
-                return
-            offset += page
-
-    def hourly_totals(self, hours: int = 24) -> list[tuple[int, dict[str, int]]]:
-        """``[(hour start as epoch s, {"sent|welcome": n, ...}), ...]``, oldest first."""
-        this_hour = int(time.time() // 3600)
-        hours_wanted = range(this_hour - hours + 1, this_hour + 1)
-        with self.client.pipeline(transaction=False) as pipe:
-            for hour in hours_wanted:
-                pipe.hgetall(store.key("log", "hourly", str(hour)))
-            rows = pipe.execute()
-        return [
-            (hour * 3600, {bytes(k).decode(): int(v) for k, v in row.items()})
-            for hour, row in zip(hours_wanted, rows, strict=True)
-        ]
-
-
-@functools.lru_cache(maxsize=8)
-def for_settings(settings: Settings) -> DeliveryLog:
-    """The log on the configured Redis, one per settings object."""
-    return DeliveryLog(store.client(settings.redis_url), retention_s=settings.log_retention_s)
-
-
-def template_of(message: dramatiq.Message[Any]) -> str:
-    return message.actor_name.removeprefix("send_")
-
-
-def recipients_of(message: dramatiq.Message[Any]) -> list[str]:
-    envelope = message.args[0] if message.args else {}
-    return [str(a) for a in envelope.get("to", [])] if isinstance(envelope, dict) else []
-
 
 def _describe(message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
     """Its creation time, the fields that describe it, and the indexes that find it."""
     to, template = recipients_of(message), template_of(message)
     fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
-    indexes = [_index("to", addr_spec(a).lower()) for a in to] + [_index("template", template)]
+    indexes = [index_key("to", addr_spec(a).lower()) for a in to] + [
+        index_key("template", template)
+    ]
     return message.message_timestamp / 1000, fields, indexes
-
-
-def _index(*parts: str) -> str:
-    return store.key("log", "index", *parts)
-
-
-def _record_key(message_id: str) -> str:
-    return store.key("log", "message", message_id)
 
 
 def _attempt_json(attempt: Attempt) -> dict[str, Any]:
@@ -306,56 +216,3 @@ def _attempt_json(attempt: Attempt) -> dict[str, Any]:
     if "error" in data:
         data["error"] = str(data["error"])[:_MAX_ERROR_CHARS]
     return data
-
-
-def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -> Delivery:
-    text = {bytes(k).decode(): bytes(v).decode() for k, v in raw.items()}
-    return Delivery(
-        message_id=message_id,
-        template=text.get("template", ""),
-        to=json.loads(text.get("to", "[]")),
-        queue_name=text.get("queue_name", ""),
-        status=text["status"],
-        created_at=float(text["created_at"]),
-        updated_at=float(text["updated_at"]),
-        throttled=int(text.get("throttled", 0)),
-        backend=text.get("backend") or None,
-        provider_id=text.get("provider_id") or None,
-        error=text.get("error") or None,
-        attempts=[Attempt(**json.loads(a)) for a in attempts],
-    )
-
-
-# Moves the record between status indexes and updates it, atomically. The record keeps its
-# created_at (the index score); indexes older than the retention are trimmed as they are
-# touched. KEYS: the record, the index prefix. ARGV: id, status, now, created_at, retention,
-# fields as JSON, extra index keys as JSON, 1 to count a throttle, and when to write: always,
-# 'unseen' (only a new record) or 'unless-live' (a new one, or one dead or failed).
-_SET_STATUS = """
-local record, prefix = KEYS[1], KEYS[2]
-local id, status, now, retention = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
-local created = tonumber(redis.call('HGET', record, 'created_at') or ARGV[4])
-local old = redis.call('HGET', record, 'status')
-local requeued = old == 'dead' or old == 'failed'
-if old and (ARGV[9] == 'unseen' or (ARGV[9] == 'unless-live' and not requeued)) then
-  return old
-end
-local indexes = cjson.decode(ARGV[7])
-table.insert(indexes, prefix .. ':all')
-table.insert(indexes, prefix .. ':status:' .. status)
-if old and old ~= status then
-  redis.call('ZREM', prefix .. ':status:' .. old, id)
-end
-for _, index in ipairs(indexes) do
-  redis.call('ZADD', index, created, id)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', now - retention)
-  redis.call('EXPIRE', index, retention)
-end
-redis.call('HSET', record, 'status', status, 'created_at', created, 'updated_at', now)
-for name, value in pairs(cjson.decode(ARGV[6])) do
-  redis.call('HSET', record, name, value)
-end
-if ARGV[8] == '1' then redis.call('HINCRBY', record, 'throttled', 1) end
-redis.call('EXPIRE', record, retention)
-return old
-"""

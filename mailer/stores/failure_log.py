@@ -23,6 +23,7 @@ import redis
 
 from mailer.settings import Settings
 from mailer.stores import keys as store
+from mailer.stores.scripts import Batch
 
 KEEP_S = 7 * 24 * 3600
 MAX_ENTRIES = 10_000
@@ -75,16 +76,20 @@ class FailureLog:
         at: float | None = None,
     ) -> Failure:
         """Add one failure and drop what is too old or too many, in one round trip."""
-        now = time.time()
-        at = now if at is None else at
+        at = time.time() if at is None else at
         failure = Failure(message_id, template, list(to), error, final, retries, at)
-        with self.client.pipeline() as pipe:
-            pipe.zadd(self.key, {json.dumps(asdict(failure)): failure.at})
-            pipe.zremrangebyscore(self.key, "-inf", f"({now - self.keep_s}")
-            pipe.zremrangebyrank(self.key, 0, -self.max_entries - 1)
-            pipe.expire(self.key, self.keep_s)
-            pipe.execute()
+        batch = Batch(self.client)
+        self.add_into(batch, failure)
+        batch.execute()
         return failure
+
+    def add_into(self, batch: Batch, failure: Failure) -> None:
+        """``record`` as part of ``batch``."""
+        now, pipe = time.time(), batch.pipe
+        pipe.zadd(self.key, {json.dumps(asdict(failure)): failure.at})
+        pipe.zremrangebyscore(self.key, "-inf", f"({now - self.keep_s}")
+        pipe.zremrangebyrank(self.key, 0, -self.max_entries - 1)
+        pipe.expire(self.key, self.keep_s)
 
     def since(self, t: float) -> list[Failure]:
         """Failures at or after epoch second ``t``, newest first."""

@@ -27,6 +27,7 @@ import redis
 
 from mailer.settings import Settings
 from mailer.stores import keys as store
+from mailer.stores.scripts import Batch, Script
 
 logger = logging.getLogger(__name__)
 
@@ -43,72 +44,9 @@ RETURN_EARLY_MS = 500
 #: How long a provider's "slow down" pauses its backend when it gives no Retry-After.
 DEFAULT_PAUSE_S = 1.0
 
-_NOW_MS = """
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# KEYS: ticket, then per bucket its slots and its pause. ARGV: token, window_ms, hold_ms, queued
-# (1: refused, take no ticket), then each bucket's limit (0: none).
-# Returns {wait_ms, index of the bucket that refused, paused}.
-_ACQUIRE = (
-    _NOW_MS
-    + """
-local window, hold = tonumber(ARGV[2]), tonumber(ARGV[3])
-local wait, culprit, paused, spacing = 0, 0, 0, 0
-for i = 1, (#KEYS - 1) / 2 do
-  local slots, limit = KEYS[2 * i], tonumber(ARGV[4 + i])
-  local pause = tonumber(redis.call('GET', KEYS[2 * i + 1]) or '0')
-  if pause - now > wait then wait, culprit, paused = pause - now, i, 1 end
-  if limit > 0 then
-    spacing = math.max(spacing, window / limit)
-    redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - window)
-    local counted = redis.call('ZCARD', slots)
-    if counted >= limit then
-      local leaving = redis.call('ZRANGE', slots, counted - limit, counted - limit, 'WITHSCORES')
-      -- A slot still in flight leaves a window after its answer: at the soonest, from now.
-      local left = math.min(tonumber(leaving[2]), now) + window - now
-      if left > wait then wait, culprit, paused = left, i, 0 end
-    end
-  end
-end
-if wait > 0 then
-  if spacing > 0 and ARGV[4] == '0' then
-    wait = math.max(wait, tonumber(redis.call('GET', KEYS[1]) or '0') - now)
-    local next_slot = now + wait + spacing
-    redis.call('SET', KEYS[1], tostring(next_slot), 'PX', math.ceil(wait + spacing + window))
-  end
-  return {math.ceil(wait), culprit, paused}
-end
-for i = 1, (#KEYS - 1) / 2 do
-  if tonumber(ARGV[4 + i]) > 0 then
-    redis.call('ZADD', KEYS[2 * i], now + hold, ARGV[1])
-    redis.call('PEXPIRE', KEYS[2 * i], window + hold)
-  end
-end
-return {0, 0, 0}
-"""
-)
-
-# KEYS: slots of each limited bucket. ARGV: token.
-_RELEASE = (
-    _NOW_MS
-    + """
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', now, ARGV[1]) end
-"""
-)
-
-# KEYS: the bucket's pause. ARGV: pause_ms. A pause only ever grows.
-_PAUSE = (
-    _NOW_MS
-    + """
-local until_ms = now + tonumber(ARGV[1])
-if tonumber(redis.call('GET', KEYS[1]) or '0') < until_ms then
-  redis.call('SET', KEYS[1], until_ms, 'PX', ARGV[1])
-end
-"""
-)
+_ACQUIRE = Script("now.lua", "rate_acquire.lua", "rate_acquire_main.lua")
+_RELEASE = Script("now.lua", "rate_release.lua")
+_PAUSE = Script("now.lua", "rate_pause.lua")
 
 
 @dataclass(frozen=True)
@@ -135,9 +73,7 @@ class RateLimiter:
         self.window_ms = window_ms
         # An upper bound on a send, after which the slot of a worker that died is let go.
         self.hold_ms = hold_ms
-        self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
-        self._pause = client.register_script(_PAUSE)
+        self.client = client
 
     def acquire(
         self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
@@ -154,25 +90,30 @@ class RateLimiter:
         self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
     ) -> Decision:
         """``acquire``, also naming the bucket that refused, for logs and put-back reasons."""
-        keys = [store.key("rate", "ticket", "+".join(buckets), lane)]
+        keys = [ticket_key(buckets, lane)]
         for name in buckets:
-            keys += [_slots_key(name), _pause_key(name)]
+            keys += [slots_key(name), pause_key(name)]
         limits = [self.limits.get(bucket, 0) for bucket in buckets]
-        wait_ms, culprit, paused = self._acquire(
-            keys=keys, args=[token, self.window_ms, self.hold_ms, int(queued), *limits]
-        )
+        args = [token, self.window_ms, self.hold_ms, int(queued), *limits]
+        wait_ms, culprit, paused = _ACQUIRE(self.client, keys, args)
         bucket = buckets[int(culprit) - 1] if culprit else None
         return Decision(int(wait_ms), bucket, bool(paused))
 
     def release(self, buckets: Sequence[str], token: str) -> None:
         """The send answered: its slots count from now until a window later."""
-        keys = [_slots_key(bucket) for bucket in buckets if self.limits.get(bucket)]
+        batch = Batch(self.client)
+        self.release_into(batch, buckets, token)
+        batch.execute()
+
+    def release_into(self, batch: Batch, buckets: Sequence[str], token: str) -> None:
+        """``release`` as part of ``batch``; nothing at all when no bucket is limited."""
+        keys = [slots_key(bucket) for bucket in buckets if self.limits.get(bucket)]
         if keys:
-            self._release(keys=keys, args=[token])
+            batch.script(_RELEASE, keys, [token])
 
     def pause(self, bucket: str, pause_ms: int) -> None:
         """Nobody sends through ``bucket`` for ``pause_ms``; a longer pause already set stays."""
-        self._pause(keys=[_pause_key(bucket)], args=[max(1, int(pause_ms))])
+        _PAUSE(self.client, [pause_key(bucket)], [max(1, int(pause_ms))])
 
     def reason(self, decision: Decision) -> str:
         """Why a message waits, as the put-back log line says it."""
@@ -182,12 +123,18 @@ class RateLimiter:
         return f"rate limit {decision.bucket}={self.limits.get(decision.bucket or '')}/{per}"
 
 
-def _slots_key(bucket: str) -> str:
+def slots_key(bucket: str) -> str:
     return store.key("rate", "slots", bucket)
 
 
-def _pause_key(bucket: str) -> str:
+def pause_key(bucket: str) -> str:
     return store.key("rate", "pause", bucket)
+
+
+def ticket_key(buckets: Sequence[str], lane: str) -> str:
+    """Refusals take turns per set of buckets and per queue: a lane per priority level, so a
+    critical email never queues behind a newsletter's tickets."""
+    return store.key("rate", "ticket", "+".join(buckets), lane)
 
 
 def limits_for(settings: Settings) -> dict[str, int]:

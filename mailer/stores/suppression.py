@@ -23,6 +23,7 @@ import redis
 from mailer.addresses import addr_spec, parse_address
 from mailer.errors import ValidationError
 from mailer.stores import keys as store
+from mailer.stores.scripts import Batch
 
 #: Why an address is suppressed; free text is refused so reports can group by reason.
 REASONS = ("unsubscribed", "bounced", "complained", "manual")
@@ -38,7 +39,7 @@ class Suppression:
 class SuppressionList:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._key = store.key("suppressed")
+        self.key = store.key("suppressed")
 
     def add(self, addresses: Iterable[str], reason: str) -> int:
         """Suppress ``addresses``; returns how many were not suppressed before."""
@@ -46,33 +47,40 @@ class SuppressionList:
         mapping = {normalise(address): entry for address in addresses}
         if not mapping:
             return 0
-        known = self.client.hmget(self._key, list(mapping))
-        self.client.hset(self._key, mapping=mapping)
+        known = self.client.hmget(self.key, list(mapping))
+        self.client.hset(self.key, mapping=mapping)
         return sum(1 for value in known if value is None)
+
+    def add_into(self, batch: Batch, addresses: Iterable[str], reason: str) -> None:
+        """``add`` as part of ``batch``, without counting what was new."""
+        entry = json.dumps({"reason": reason, "at": time.time()})
+        mapping = {normalise(address): entry for address in addresses}
+        if mapping:
+            batch.pipe.hset(self.key, mapping=mapping)
 
     def remove(self, addresses: Iterable[str]) -> int:
         keys = [normalise(address) for address in addresses]
-        return int(self.client.hdel(self._key, *keys)) if keys else 0
+        return int(self.client.hdel(self.key, *keys)) if keys else 0
 
     def suppressed(self, addresses: Sequence[str]) -> set[str]:
         """Which of ``addresses`` (as given) are suppressed, in one round trip."""
         if not addresses:
             return set()
-        found = self.client.hmget(self._key, [normalise(address) for address in addresses])
+        found = self.client.hmget(self.key, [normalise(address) for address in addresses])
         return {
             address for address, entry in zip(addresses, found, strict=True) if entry is not None
         }
 
     def get(self, address: str) -> Suppression | None:
-        entry = self.client.hget(self._key, normalise(address))
+        entry = self.client.hget(self.key, normalise(address))
         return None if entry is None else _suppression(normalise(address), entry)
 
     def __iter__(self) -> Iterator[Suppression]:
-        for address, entry in self.client.hscan_iter(self._key, count=1_000):
+        for address, entry in self.client.hscan_iter(self.key, count=1_000):
             yield _suppression(address.decode(), entry)
 
     def __len__(self) -> int:
-        return int(self.client.hlen(self._key))
+        return int(self.client.hlen(self.key))
 
 
 def normalise(address: str) -> str:

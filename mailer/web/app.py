@@ -26,11 +26,10 @@ from dramatiq_dashboard import DashboardApp
 
 import mailer.actors  # noqa: F401  (declares every actor, so every queue is known)
 from mailer import settings as mailer_settings
-from mailer import templates
-from mailer.broker import broker
+from mailer import stores, templates
+from mailer.actors import broker
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
-from mailer.stores import delivery_log as deliveries
 from mailer.stores.dead_letters import DeadLetters
 from mailer.web import health, unsubscribe
 from mailer.web import notification_stream as notifications
@@ -53,7 +52,7 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
     """The dashboard on ``settings``; ``ConfigurationError`` if it has no account to ask for,
     unless ``allow_unauthenticated`` (for a server bound to the loopback interface only)."""
     credentials = _credentials(settings, allow_unauthenticated)
-    log = deliveries.for_settings(settings)
+    log = stores.for_settings(settings).delivery_log
     dead_letters = DeadLetters(broker, log=log)
     services = Services(
         settings=settings,

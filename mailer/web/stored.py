@@ -17,8 +17,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 
 from mailer.errors import MailerError
+from mailer.message import template_of
 from mailer.stores.dead_letters import DeadLetter, DeadLetters
-from mailer.stores.delivery_log import template_of
 from mailer.templates import Rendered, Templates
 
 _SCAN_PAGE = 500

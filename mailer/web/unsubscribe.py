@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from mailer.errors import InvalidToken
 from mailer.settings import Settings
 from mailer.stores import suppression
-from mailer.unsubscribe import PATH_PREFIX, address_of
 from mailer.web.http import Environ, Request, Response, StartResponse, WSGIApp, text
 from mailer.web.render import environment
+from mailer.worker.unsubscribe_links import PATH_PREFIX, address_of
 
 logger = logging.getLogger(__name__)
 

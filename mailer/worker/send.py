@@ -1,191 +1,239 @@
-"""What a worker does with one email message: render it, send it, and write down that it went.
+"""What a worker does with one email message, as named steps.
 
-By the time ``deliver`` runs, the middleware has checked that no receipt exists for the
-message and claimed it. ``deliver`` asks the failover circuit which backend to use, renders,
-takes a rate-limit slot for that backend, sends, tells the circuit how it went, and writes
-the receipt before Dramatiq acks the message, so a redelivered copy is never sent again.
-
-Each worker thread keeps its own backends, so an SMTP connection (or an HTTP session) is
-opened once and reused for every message that thread sends, never shared between threads.
+``Sender.send`` reads top to bottom as the email's path, in the manner of anymail's
+``AnymailBaseBackend._send``: pass the gate (claim the message, drop suppressed recipients,
+choose the backend, take a rate-limit slot, in one Redis round trip), render, wait for the
+slot if the limit said so, call the provider, settle (receipt, releases, the log's outcome
+and the counters, in a second round trip). Every step runs in the actor's own call, so a
+failure of any of them reaches Dramatiq: none is a middleware hook whose exception Dramatiq
+would log and ignore.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import time
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.middleware import SkipMessage
 
-from mailer import settings as mailer_settings
+from mailer import stores, templates
 from mailer.backends import Backend, create_backend
 from mailer.envelope import Email
-from mailer.errors import (
-    MailerError,
-    PermanentSendError,
-    SendError,
-    Throttled,
-    TransientSendError,
-)
-from mailer.middleware.rate_limit import RateLimit
-from mailer.middleware.send_once import SendOnce
-from mailer.middleware.shutdown import provider_call
+from mailer.errors import MailerError, Throttled
 from mailer.settings import Settings
-from mailer.stores import delivery_log as deliveries
-from mailer.stores import failover, suppression
-from mailer.stores.delivery_log import Attempt
+from mailer.stores import Stores
 from mailer.stores.receipts import Receipt
-from mailer.templates import for_settings
-from mailer.unsubscribe import list_headers, unsubscribe_url
+from mailer.stores.send_gate import Gate, Recipients, SendGate
+from mailer.stores.suppression import normalise
+from mailer.templates import Templates
+from mailer.worker import state
+from mailer.worker.deferral import Deferred
+from mailer.worker.settle import Settle
+from mailer.worker.unsubscribe_links import add_unsubscribe_link
 
 logger = logging.getLogger(__name__)
 
-_local = threading.local()
+#: A wait this short is slept off in the worker thread. Put back, the message would come back
+#: through Dramatiq's delay queue 0.25-0.5 s late, leaving slots unused under a backlog.
+SLEEP_UP_TO_MS = 1000
+MAX_SLEEPS = 10
+#: A put-back message is asked back this much before its turn, since Dramatiq's delay queue
+#: returns it a few hundred ms late; if it is early, it sleeps the rest off in the thread.
+RETURN_EARLY_MS = 500
+#: How soon a message whose claim another worker holds is looked at again: usually the holder
+#: is its own earlier delivery, which put it back a moment ago and is letting the claim go.
+CLAIM_RECHECK_MS = 1_000
+#: How soon a message comes back when Redis could not be reached to begin its send.
+REDIS_RECHECK_MS = 1_000
+#: The message option that carries a claim's token to the copy of a message put back because
+#: Redis did not answer: the claim may have been taken all the same.
+CLAIM_OPTION = "claim_token"
+#: How long a provider's "slow down" pauses its backend when it gives no Retry-After.
+DEFAULT_PAUSE_S = 1.0
 
 
-def deliver(
-    template: str,
-    envelope: Mapping[str, Any],
-    context: Mapping[str, Any],
-    message: dramatiq.Message[Any],
-    *,
-    transactional: bool = False,
-) -> Receipt:
-    """Render ``template`` into the envelope, send it and record the provider's confirmation.
+@dataclass
+class Job:
+    """One email message, as the actor hands it over."""
 
-    The sender defaults to this process's ``MAILER_FROM``: the worker's settings are the ones
-    the provider knows (a verified SES identity, an SMTP account), not the web process's.
-    Raises ``Deferred`` when the rate limit is full or the provider throttles: the message
-    waits, it does not fail. Unless the type is ``transactional``, suppressed recipients are
-    dropped first (``SkipMessage`` when none of ``to`` is left) and the email gets its
-    one-click unsubscribe link.
-    """
-    settings = mailer_settings.current()
-    message_id = message.message_id
-    email = Email.from_json(envelope)
-    email.from_email = email.from_email or settings.from_email
-    email.message_id = message_id
-    if not transactional:
-        context = _for_subscribers(settings, template, email, context, message_id)
-    backend_name = failover.for_settings(settings).choose()
-    try:
-        rendered = for_settings(settings).render(template, context)
-        email.subject, email.html, email.text = rendered.subject, rendered.html, rendered.text
-        RateLimit.acquire(message, backend_name)
-        provider_id = _send(settings, backend_name, email)
-    except Throttled as err:
-        logger.warning("Throttled %s message %s: %s", template, message_id, err)
-        raise RateLimit.throttled(err) from err
-    except MailerError as err:
-        # Dramatiq logs only the exception's type; the reason is what an operator needs.
-        retried = isinstance(err, TransientSendError)
-        outcome = "will be retried" if retried else "will not be retried"
-        logger.warning("Failed %s message %s, %s: %s", template, message_id, outcome, err)
-        raise
-    receipt = SendOnce.record(message_id, backend_name, provider_id)
-    logger.info(
-        "Sent %s message %s to %d recipient(s) via %s (provider id %s).",
-        template,
-        message_id,
-        len(email.recipients),
-        backend_name,
-        provider_id,
-    )
-    return receipt
+    message: dramatiq.Message[Any]
+    template: str
+    email: Email
+    context: Mapping[str, Any]
+    transactional: bool
+    actor_options: Mapping[str, Any]
 
 
-def _for_subscribers(
-    settings: Settings,
-    template: str,
-    email: Email,
-    context: Mapping[str, Any],
-    message_id: str,
-) -> Mapping[str, Any]:
-    """Drop suppressed recipients, then add the unsubscribe link to headers and context."""
-    recipients = [*email.to, *email.cc, *email.bcc]
-    dropped = suppression.for_settings(settings.redis_url).suppressed(recipients)
-    if dropped:
-        email.to, email.cc, email.bcc = (
-            [a for a in field if a not in dropped] for field in (email.to, email.cc, email.bcc)
+class Sender:
+    """Sends email messages with one process's settings, stores and templates."""
+
+    def __init__(self, settings: Settings, stores: Stores, templates: Templates) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.templates = templates
+        self.gate = SendGate(
+            stores.receipts,
+            stores.suppression,
+            stores.failover,
+            stores.rate_limiter,
+            stores.delivery_log,
         )
-    if not email.to:
-        _skip_suppressed(settings, template, message_id, sorted(dropped))
-    url = unsubscribe_url(settings, email.to[0])
-    if url is None:
-        return context
-    if not any(name.lower() == "list-unsubscribe" for name in email.headers):
-        email.headers.update(list_headers(url))  # an app's own unsubscribe header wins
-    return {"unsubscribe_url": url, **context}
+        self.settle = Settle(stores)
+
+    def send(self, job: Job) -> Receipt:
+        """Send ``job``'s email once, or raise what Dramatiq should do with its message."""
+        send = state.start(job.message.message_id, job.template)
+        try:
+            gate = self._pass_gate(job)
+            send.claim, send.backend = gate.token, gate.backend
+            self._drop_suppressed(job, gate)
+            try:
+                self._render(job)
+                self._wait_for_slot(job, gate)
+                provider_id = self._call_provider(send, job, gate.backend)
+            except Throttled as err:
+                raise self._deferred_by_provider(job, gate, err) from err
+            except MailerError as err:
+                self._failed(job, gate, err)
+                raise
+            return self._sent(job, gate, provider_id)
+        finally:
+            state.finish()
+
+    def _pass_gate(self, job: Job) -> Gate:
+        """Claim, suppression, backend and rate slot, in the one round trip before rendering."""
+        queued = job.message.options.get("deferrals", 0) > 0
+        # A try whose answer Redis never sent may hold the claim: its copy takes it back.
+        token = job.message.options.get(CLAIM_OPTION) or uuid.uuid4().hex
+        try:
+            gate = self.gate.begin(job.message, self._recipients(job), queued=queued, token=token)
+        except (redis.ConnectionError, redis.TimeoutError) as err:
+            reason = f"Redis is unreachable ({type(err).__name__})"
+            raise Deferred(REDIS_RECHECK_MS, reason, **{CLAIM_OPTION: token}) from err
+        if gate.verdict == "sent":
+            receipt = gate.receipt
+            assert receipt is not None
+            logger.info(
+                "Skipped message %s: already sent via %s (provider id %s).",
+                job.message.message_id,
+                receipt.backend,
+                receipt.provider_id,
+            )
+            raise SkipMessage("already sent")
+        if gate.verdict == "busy":
+            raise Deferred(min(gate.wait_ms, CLAIM_RECHECK_MS), "another worker is sending it")
+        if gate.verdict == "suppressed":
+            self.settle.suppressed(job, gate)
+            raise SkipMessage("every recipient is suppressed")
+        return gate
+
+    def _recipients(self, job: Job) -> Recipients:
+        if job.transactional:
+            return Recipients()
+        return Recipients(tuple(job.email.to), (*job.email.cc, *job.email.bcc))
+
+    def _drop_suppressed(self, job: Job, gate: Gate) -> None:
+        """Cc and bcc on the list go; news gets its unsubscribe link."""
+        email = job.email
+        if gate.suppressed:
+            email.to, email.cc, email.bcc = (
+                [a for a in field if normalise(a) not in gate.suppressed]
+                for field in (email.to, email.cc, email.bcc)
+            )
+        if not job.transactional:
+            job.context = add_unsubscribe_link(self.settings, email, job.context)
+
+    def _render(self, job: Job) -> None:
+        rendered = self.templates.render(job.template, job.context)
+        job.email.subject, job.email.html, job.email.text = (
+            rendered.subject,
+            rendered.html,
+            rendered.text,
+        )
+
+    def _wait_for_slot(self, job: Job, gate: Gate) -> None:
+        """Sleep off a short wait the limit asked for; put the message back for a long one."""
+        decision_ms, reason = gate.wait_ms, self.settle.wait_reason(gate)
+        lane, buckets = job.message.queue_name, self.settle.buckets(gate)
+        for _ in range(MAX_SLEEPS):
+            if not 0 < decision_ms <= SLEEP_UP_TO_MS:
+                break
+            time.sleep(decision_ms / 1000)
+            # Its turn was taken with the first refusal: asking again takes no second ticket.
+            decision = self.stores.rate_limiter.decide(buckets, gate.token, lane=lane, queued=True)
+            decision_ms, reason = decision.wait_ms, self.stores.rate_limiter.reason(decision)
+        if decision_ms:
+            delay_ms = max(1, decision_ms - RETURN_EARLY_MS)
+            self.settle.deferred(job, gate, delay_ms)
+            raise Deferred(delay_ms, reason)
+
+    def _call_provider(self, send: state.Send, job: Job, backend_name: str) -> str:
+        job.email.from_email = job.email.from_email or self.settings.from_email
+        backend = thread_backend(self.settings, backend_name)
+        with state.provider_call(send):  # a worker shutting down hands the message back here
+            return backend.send(job.email)
+
+    def _deferred_by_provider(self, job: Job, gate: Gate, error: Throttled) -> Deferred:
+        """Pause the backend for every worker as the provider asked, and wait that long.
+
+        Without a ``Retry-After`` the pause is ``DEFAULT_PAUSE_S``: long enough for a
+        per-second limit to refill, short enough not to hold mail back for nothing.
+        """
+        pause_ms = round(1000 * (error.retry_after_s or DEFAULT_PAUSE_S))
+        self.stores.rate_limiter.pause(gate.backend, pause_ms)
+        logger.warning("Paused %s for %d ms: the provider said %s.", gate.backend, pause_ms, error)
+        self.settle.deferred(job, gate, pause_ms)
+        return Deferred(pause_ms, f"{gate.backend} paused by the provider")
+
+    def _failed(self, job: Job, gate: Gate, error: MailerError) -> None:
+        self.settle.failed(job, gate, error)
+
+    def _sent(self, job: Job, gate: Gate, provider_id: str) -> Receipt:
+        receipt = self.settle.sent(job, gate, provider_id)
+        logger.info(
+            "Sent %s message %s to %d recipient(s) via %s (provider id %s).",
+            job.template,
+            job.message.message_id,
+            len(job.email.recipients),
+            gate.backend,
+            provider_id,
+        )
+        return receipt
 
 
-def _skip_suppressed(
-    settings: Settings, template: str, message_id: str, addresses: list[str]
-) -> None:
-    """Log the message as ``suppressed`` and end it without sending or retrying."""
-    note = f"suppressed: {', '.join(addresses)}"
-    attempt = Attempt(time.time(), "suppressed", error=note)
-    deliveries.for_settings(settings).settled(message_id, template, "suppressed", attempt)
-    logger.info("Skipped %s message %s: every recipient is suppressed.", template, message_id)
-    raise SkipMessage(note)
-
-
-def _send(settings: Settings, backend_name: str, email: Email) -> str:
-    """One provider call, reported to the failover circuit.
-
-    Transient failures count against the backend; throttling says nothing about it being up
-    or down; a permanent refusal proves it is up and answering, as a success does.
-    """
-    circuit = failover.for_settings(settings)
-    try:
-        backend = thread_backend(settings, backend_name)
-        with provider_call():  # a worker shutting down hands the message back here
-            provider_id = backend.send(email)
-    except Throttled:
-        raise
-    except TransientSendError as err:
-        circuit.failed(backend_name, str(err))
-        _suppress_bounced(settings, err)
-        raise
-    except PermanentSendError as err:
-        circuit.succeeded(backend_name)
-        _suppress_bounced(settings, err)
-        raise
-    circuit.succeeded(backend_name)
-    return provider_id
-
-
-def _suppress_bounced(settings: Settings, err: SendError) -> None:
-    """Addresses the provider refused for good get no more news (transactional mail still
-    tries them: a typo fixed on the account clears it with ``mailer suppress remove``)."""
-    if not err.bounced:
-        return
-    try:
-        suppression.for_settings(settings.redis_url).add(err.bounced, "bounced")
-    except Exception as failure:  # bookkeeping must not hide the send's own error
-        logger.warning("Could not suppress %s: %s", ", ".join(err.bounced), failure)
-        return
-    logger.info("Suppressed %s: the provider refused them for good.", ", ".join(err.bounced))
+@functools.lru_cache(maxsize=4)
+def sender_for(settings: Settings) -> Sender:
+    """The sender for a process's settings: built once, rebuilt if a test swaps them."""
+    return Sender(settings, stores.for_settings(settings), templates.for_settings(settings))
 
 
 def thread_backend(settings: Settings, name: str | None = None) -> Backend:
-    """This thread's backend ``name`` (default: the primary), created on first use, kept open."""
+    """This thread's backend ``name`` (default: the primary), created on first use, kept open.
+
+    Each worker thread keeps its own backends, so an SMTP connection (or an HTTP session) is
+    opened once and reused for every message that thread sends, never shared between threads.
+    """
     name = name or settings.backend
-    backends: dict[str, Backend] = getattr(_local, "backends", None) or {}
+    backends = state.thread_backends()
     backend = backends.get(name)
     if backend is None or backend.settings is not settings:
         if backend is not None:
             backend.close()
         backend = backends[name] = create_backend(settings, name)
-    _local.backends = backends
     return backend
 
 
-def close_thread_backend() -> None:
+def close_thread_backends() -> None:
     """Close every backend this thread opened: the primary and, after a failover, the fallback."""
-    backends: dict[str, Backend] = getattr(_local, "backends", None) or {}
-    _local.backends = {}
-    for backend in backends.values():
+    backends = state.thread_backends()
+    opened = list(backends.values())
+    backends.clear()
+    for backend in opened:
         backend.close()

@@ -12,12 +12,11 @@ import dramatiq
 import pytest
 import redis
 
-from mailer import search_deliveries, send_email
+from mailer import search_deliveries, send_email, stores
 from mailer.api.bulk import BATCH_SIZE, send_bulk
 from mailer.embedded_redis import free_port
 from mailer.settings import current
 from mailer.stores import keys as store
-from mailer.stores.delivery_log import for_settings
 from mailer.stores.suppression import suppress
 from mailer.templates import BUNDLED_DIR
 from tests.integration.test_cli import assert_refused, mailer
@@ -97,7 +96,7 @@ def test_queued_as_the_redis_broker_queues_them(redis_url):
     assert bulked[0].args[1] == first.args[1]
 
     # The log learns of a bulk message when a worker takes it; send_email's is logged queued.
-    log = for_settings(current())
+    log = stores.for_settings(current()).delivery_log
     assert wait_until(lambda: log.get(single) is not None)
     assert log.get(bulked[-1].message_id) is None
     assert status_count("queued") == 1

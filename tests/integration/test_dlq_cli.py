@@ -16,9 +16,8 @@ import sys
 import pytest
 import redis
 
-from mailer import send_email, settings
+from mailer import send_email, settings, stores
 from mailer.embedded_redis import free_port
-from mailer.stores import delivery_log as deliveries
 from tests.support.queues import dead_letters
 from tests.support.smtp_server import SMTPSink, smtp_sink
 from tests.support.worker import REPO_ROOT, WorkerProcess, wait_until
@@ -76,7 +75,7 @@ def dead(redis_url: str, count: int = 1) -> list[dict[str, object]]:
 
 
 def status(message_id: str) -> str | None:
-    delivery = deliveries.for_settings(settings.current()).get(message_id)
+    delivery = stores.for_settings(settings.current()).delivery_log.get(message_id)
     return delivery.status if delivery is not None else None
 
 

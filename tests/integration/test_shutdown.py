@@ -25,10 +25,10 @@ from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
-from mailer import send_email
-from mailer.broker import default_middleware
-from mailer.middleware.send_once import SendOnce
-from mailer.middleware.shutdown import HandBackOnShutdown, _requeue_prefetched, provider_call
+from mailer import send_email, settings, stores
+from mailer.middleware.log_deliveries import LogDeliveries
+from mailer.middleware.shutdown import HandBackOnShutdown, _requeue_prefetched
+from mailer.worker import state
 from tests.support.queues import dead_letters
 from tests.support.smtp_server import SMTPSink, smtp_sink
 from tests.support.worker import WorkerProcess, wait_until
@@ -163,12 +163,9 @@ def test_sends_outlasting_the_shutdown_timeout_are_handed_back_at_the_deadline(
 
 
 def test_the_broker_hands_back_what_it_holds_on_shutdown():
-    """``HandBackOnShutdown`` comes after ``SendOnce``, so it knows each message's claim."""
-    from mailer.broker import broker
+    from mailer.actors import broker
 
-    kinds = [type(middleware) for middleware in broker.middleware]
-    assert HandBackOnShutdown in kinds
-    assert kinds.index(HandBackOnShutdown) > kinds.index(SendOnce)
+    assert HandBackOnShutdown in [type(middleware) for middleware in broker.middleware]
 
 
 # --- a worker in this process, its thread stopped where it matters ---------------------------
@@ -186,8 +183,8 @@ class Held:
 
 @pytest.fixture
 def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
-    broker = RedisBroker(url=redis_url, middleware=default_middleware())
-    for middleware in (CurrentMessage(), SendOnce(), HandBackOnShutdown()):
+    broker = RedisBroker(url=redis_url, middleware=dramatiq_defaults())
+    for middleware in (CurrentMessage(), LogDeliveries(), HandBackOnShutdown()):
         broker.add_middleware(middleware)
     yield broker
     broker.client.connection_pool.disconnect()  # the broker's own close leaves it
@@ -197,14 +194,23 @@ def redis_broker(redis_url: str) -> Iterator[RedisBroker]:
 def held_actor(redis_broker: RedisBroker) -> Callable[..., Held]:
     def declare(*, inside_call: bool) -> Held:
         def send_held(n: int) -> None:
-            if not inside_call:
-                held.started.set()
-                held.release.wait(10)
-            with provider_call():
-                if inside_call:
+            message = CurrentMessage.get_current_message()
+            assert message is not None
+            send = state.start(message.message_id, "held")
+            send.claim, _ = stores.for_settings(settings.current()).receipts.claim(
+                message.message_id
+            )  # as the send's gate claims it
+            try:
+                if not inside_call:
                     held.started.set()
                     held.release.wait(10)
-                held.sent.append(n)
+                with state.provider_call(send):
+                    if inside_call:
+                        held.started.set()
+                        held.release.wait(10)
+                    held.sent.append(n)
+            finally:
+                state.finish()
 
         actor = dramatiq.actor(
             send_held,
@@ -217,6 +223,10 @@ def held_actor(redis_broker: RedisBroker) -> Callable[..., Held]:
         return held
 
     return declare
+
+
+def dramatiq_defaults() -> list[dramatiq.Middleware]:
+    return [m() for m in dramatiq.middleware.default_middleware if m.__name__ != "Prometheus"]
 
 
 def queue_state(redis_url: str, message_id: str) -> dict[str, int]:
@@ -303,7 +313,7 @@ def test_a_send_in_the_providers_hands_at_the_deadline_is_handed_back_and_named(
 def test_a_consumers_prefetched_batch_goes_back_when_it_stops(redis_url):
     """Dramatiq's Redis consumer moves a whole batch to the worker's unacked set, hands it out
     one by one, and closes without putting back what it had not handed out yet."""
-    broker = RedisBroker(url=redis_url, middleware=default_middleware())
+    broker = RedisBroker(url=redis_url, middleware=dramatiq_defaults())
     queue = "mailer_shutdown_test"
     broker.declare_queue(queue)
     for n in range(3):

@@ -14,8 +14,9 @@ from dramatiq.brokers.stub import StubBroker
 import mailer.actors  # noqa: F401  (declares every actor before the broker swap)
 from mailer import settings
 from mailer.backends import memory
-from mailer.broker import add_mailer_middleware, default_middleware, install
 from mailer.settings import Settings
+from tests.support.brokers import stub_broker as new_stub_broker
+from tests.support.brokers import swap_broker
 
 
 @pytest.fixture
@@ -33,12 +34,12 @@ def mailer_settings(tmp_path: object) -> Iterator[Settings]:
 
 @pytest.fixture
 def stub_broker(mailer_settings: Settings) -> Iterator[StubBroker]:
-    broker = add_mailer_middleware(StubBroker(middleware=default_middleware()))
+    broker = new_stub_broker()
     broker.emit_after("process_boot")
-    previous = install(broker)
+    previous = swap_broker(broker)
     yield broker
     broker.flush_all()
-    install(previous)
+    swap_broker(previous)
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ import re
 import time
 from typing import Any
 
-from mailer.actors import emails
-from mailer.broker import broker
+from mailer import stores
+from mailer.actors import broker, emails
 from mailer.settings import Settings
-from mailer.stores import delivery_log as deliveries
 from mailer.stores.delivery_log import Attempt
 from tests.unit.test_dashboard import Client, client, dashboard_settings
 
@@ -28,7 +27,7 @@ def message(to: str = "ann@example.com", context: dict[str, Any] | None = None) 
 
 def enqueued(settings: Settings, **options: Any) -> Any:
     sent = broker.enqueue(message(**options))
-    deliveries.for_settings(settings).queued(sent)
+    stores.for_settings(settings).delivery_log.queued(sent)
     return sent
 
 
@@ -43,7 +42,7 @@ def died(settings: Settings, sent: Any, error: str = "smtp 550: 5.1.1 Mailbox un
         pipe.zadd(f"{queue}.XQ", {member: time.time() * 1000})
         pipe.execute()
     attempt = Attempt(time.time(), "failed", "smtp", error=error)
-    deliveries.for_settings(settings).settled(sent.message_id, "welcome", "dead", attempt)
+    stores.for_settings(settings).delivery_log.settled(sent.message_id, "welcome", "dead", attempt)
 
 
 def stored_where(client: Client, message_id: str) -> str | None:
@@ -59,7 +58,7 @@ def stored_where(client: Client, message_id: str) -> str | None:
 def test_overview_counts_the_last_day_per_type(
     client: Client, dashboard_settings: Settings
 ) -> None:
-    log = deliveries.for_settings(dashboard_settings)
+    log = stores.for_settings(dashboard_settings).delivery_log
     for status in ("sent", "sent", "dead", "suppressed"):
         log.settled(f"id-{time.time_ns()}", "welcome", status, Attempt(time.time(), status))
     page = client.get("/").body
@@ -133,8 +132,8 @@ def test_record_and_attempts(client: Client, dashboard_settings: Settings) -> No
 
 
 def test_a_message_no_longer_stored_says_so(client: Client, dashboard_settings: Settings) -> None:
-    deliveries.for_settings(dashboard_settings).queued(message())  # logged, never enqueued
-    [delivery] = deliveries.for_settings(dashboard_settings).search(limit=1)
+    stores.for_settings(dashboard_settings).delivery_log.queued(message())  # logged, never enqueued
+    [delivery] = stores.for_settings(dashboard_settings).delivery_log.search(limit=1)
     page = client.get(f"/deliveries/{delivery.message_id}").body
     assert 'id="not-stored"' in page and "no longer stored" in page
 
@@ -171,7 +170,9 @@ def test_delete_one_dead_letter(client: Client, dashboard_settings: Settings) ->
     client.get("/dead-letters")
     client.post(f"/dead-letters/{sent.message_id}/delete", {"csrf_token": client.csrf_token})
     assert stored_where(client, sent.message_id) is None
-    assert deliveries.for_settings(dashboard_settings).get(sent.message_id).status == "failed"  # type: ignore[union-attr]
+    assert (
+        stores.for_settings(dashboard_settings).delivery_log.get(sent.message_id).status == "failed"
+    )  # type: ignore[union-attr]
 
 
 def test_bulk_requeue_acts_on_every_match_and_only_on_matches(

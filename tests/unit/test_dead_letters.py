@@ -18,12 +18,13 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
 
+from mailer import stores
 from mailer.actors.emails import EMAIL_TYPES, lookup
-from mailer.broker import build_broker
+from mailer.broker import build
 from mailer.envelope import Email
 from mailer.settings import Settings
 from mailer.stores.dead_letters import PAGE, DeadLetters
-from mailer.stores.delivery_log import Attempt, DeliveryLog, for_settings
+from mailer.stores.delivery_log import Attempt, DeliveryLog
 
 NOW = time.time()
 TRACEBACK = (
@@ -36,7 +37,7 @@ TRACEBACK = (
 @pytest.fixture
 def broker(mailer_settings: Settings, redis_url: str) -> Iterator[RedisBroker]:
     redis.Redis.from_url(redis_url).flushdb()
-    broker = build_broker(redis_url)
+    broker = build(mailer_settings, on_boot=lambda: None)
     for declared in EMAIL_TYPES.values():  # so that an enqueue is logged, as in production
         broker.declare_actor(declared.actor)
     yield broker
@@ -50,7 +51,7 @@ def dead(broker: RedisBroker) -> DeadLetters:
 
 @pytest.fixture
 def log(mailer_settings: Settings) -> DeliveryLog:
-    return for_settings(mailer_settings)
+    return stores.for_settings(mailer_settings).delivery_log
 
 
 def email(template: str = "welcome", to: str = "ann@example.com", **options: Any) -> Any:

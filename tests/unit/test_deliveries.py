@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mailer import send_email
+from mailer import send_email, stores
 from mailer.backends import memory
 from mailer.errors import PermanentSendError, Throttled, TransientSendError
 from mailer.middleware.log_deliveries import flush_queued
@@ -26,7 +26,7 @@ def log(mailer_settings, redis_url):
     client = store.client(redis_url)
     for key in client.scan_iter(store.key("*")):
         client.delete(key)
-    return deliveries.for_settings(mailer_settings)
+    return stores.for_settings(mailer_settings).delivery_log
 
 
 def test_a_queued_email_is_logged_before_any_worker_sees_it(stub_broker, log):

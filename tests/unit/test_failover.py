@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
+from mailer import stores
 from mailer.settings import Settings
-from mailer.stores import failover
 from mailer.stores.failover import Failover
 
 COOLDOWN_S = 0.3
@@ -186,12 +186,12 @@ def test_a_probe_that_never_reports_back_frees_its_lease(client):
 def test_one_failover_per_settings_and_process(redis_url):
     settings = Settings(redis_url=redis_url, backend="smtp", fallback_backend="ses")
     same = Settings(redis_url=redis_url, backend="smtp", fallback_backend="ses")
-    circuit = failover.for_settings(settings)
-    assert failover.for_settings(same) is circuit
+    circuit = stores.for_settings(settings).failover
+    assert stores.for_settings(same).failover is circuit
     assert (circuit.primary, circuit.fallback, circuit.after, circuit.cooldown_s) == (
         "smtp",
         "ses",
         5,
         60.0,
     )
-    assert failover.for_settings(Settings(redis_url=redis_url)) is not circuit
+    assert stores.for_settings(Settings(redis_url=redis_url)).failover is not circuit

@@ -12,13 +12,11 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
-from dramatiq.middleware import Retries
 
 from mailer import send_email, settings
 from mailer.actors import digest
 from mailer.backends import memory
 from mailer.errors import PermanentSendError, TransientSendError
-from mailer.middleware.record_failures import RecordFailures, describe
 from mailer.settings import Settings
 from mailer.stores.failure_log import Failure, FailureLog, digest_context
 from mailer.templates import BUNDLED_DIR, Templates
@@ -53,17 +51,9 @@ def on_suite_redis(mailer_settings: Settings, redis_url: str) -> Settings:
     return configured
 
 
-def use_recorder(broker, recorder: RecordFailures, *, before_retries: bool = False) -> None:
-    """Put ``recorder`` on ``broker`` in place of the one mailer's middleware added."""
-    broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, RecordFailures)]
-    broker.add_middleware(recorder, before=Retries if before_retries else None)
-
-
-@pytest.fixture(params=["appended", "before Retries"])
-def recording(request, stub_broker, stub_worker, on_suite_redis, log):
-    """The stub broker recording failures; where the middleware sits must not matter, though
-    Dramatiq runs ``after_*`` hooks in reverse and only ``Retries`` knows a dead letter."""
-    use_recorder(stub_broker, RecordFailures(), before_retries=request.param == "before Retries")
+@pytest.fixture
+def recording(stub_broker, stub_worker, on_suite_redis, log):
+    """The stub broker, its sends recording their failures in the suite's Redis."""
     return stub_broker
 
 
@@ -267,26 +257,6 @@ def test_actors_that_send_no_email_are_not_recorded(recording, stub_worker, log)
         del recording.actors["explode"]  # or the broker swap-back would declare it globally
     assert log.since(0) == []
     assert len(dead_letters(recording)) == 1
-
-
-def test_a_failure_to_record_never_breaks_sending(stub_broker, stub_worker, on_suite_redis, caplog):
-    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.1)
-    use_recorder(stub_broker, RecordFailures(FailureLog(unreachable)))
-    memory.fail_next(PermanentSendError("memory", "mailbox unavailable", status=550))
-    send_email("welcome", to="ann@example.com", context=WELCOME)
-    drain(stub_broker, stub_worker)
-    send_email("welcome", to="bo@example.com", context=WELCOME)
-    drain(stub_broker, stub_worker)
-    assert [email.to for email in memory.sent()] == [["bo@example.com"]]
-    assert len(dead_letters(stub_broker)) == 1
-    assert any("Could not record the failure" in r.getMessage() for r in caplog.records)
-
-
-def test_errors_are_described_without_losing_their_kind():
-    assert describe(TransientSendError("smtp", "busy", status=451)) == "smtp 451: busy"
-    assert (
-        describe(ConnectionResetError("peer went away")) == "ConnectionResetError: peer went away"
-    )
 
 
 # --- the digest actor ----------------------------------------------------------------------

@@ -15,12 +15,10 @@ import dramatiq
 import pytest
 import redis
 from dramatiq import Middleware
-from dramatiq.middleware import CurrentMessage
 
 from mailer import send_email, settings
 from mailer.backends import memory
 from mailer.errors import Throttled
-from mailer.middleware.rate_limit import RateLimit, limiter
 from mailer.stores import keys as store
 from mailer.stores.rate_limiter import RateLimiter
 
@@ -200,7 +198,7 @@ def test_concurrent_senders_never_exceed_the_limit_in_any_window(client, bucket)
     assert len(sends) >= limit * 1500 / window_ms * 0.6, "the senders kept the limit busy"
 
 
-# --- RateLimit, the middleware ------------------------------------------------------------------
+# --- the limit in the worker's send -----------------------------------------------------------
 
 
 class Sends(Middleware):
@@ -257,31 +255,40 @@ def test_actors_that_send_no_email_pass_untouched(limited, stub_broker, stub_wor
 def test_a_slot_taken_by_a_send_is_let_go_once_the_message_is_done(
     limited, stub_broker, stub_worker
 ):
-    seen: list[str | None] = []
-
-    def probe() -> None:
-        RateLimit.acquire(CurrentMessage.get_current_message(), "memory")
-        seen.append(RateLimit.current_backend())
-
-    actor = dramatiq.actor(probe, actor_name=f"probe_{uuid.uuid4().hex[:6]}", sends_email=True)
-    actor.send()
-    stub_broker.join(actor.queue_name)
-    stub_worker.join()
-    assert seen == ["memory"]
-    [(_, score)] = store.client().zrange(store.key("rate", "slots", "all"), 0, -1, withscores=True)
-    assert score <= time.time() * 1000 + 5, "released at the answer, not held for the hold time"
-    assert RateLimit.current_backend() is None
+    send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+    drain(stub_broker, stub_worker)
+    assert len(memory.sent()) == 1
+    client = store.client()
+    for bucket in ("all", "memory"):
+        slots = client.zrange(store.key("rate", "slots", bucket), 0, -1, withscores=True)
+        [(_, score)] = slots if bucket == "all" else slots or [(b"", 0.0)]
+        assert score <= time.time() * 1000 + 5, "released at the answer, not held for the hold"
 
 
-def test_throttling_pauses_the_backend_for_every_worker(limited):
-    deferred = RateLimit.throttled(Throttled("memory", "slow down", status=429, retry_after_s=0.4))
-    assert deferred.delay_ms == 400
-    assert deferred.reason == "memory paused by the provider"
-    decision = limiter().decide(["all", "memory"], token(), lane=lane())
-    assert decision.paused and decision.bucket == "memory" and 300 < decision.wait_ms <= 400
+def test_throttling_pauses_the_backend_for_every_worker(limited, stub_broker, stub_worker):
+    memory.fail_next(Throttled("memory", "slow down", status=429, retry_after_s=0.4))
+    send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+    wait_until(lambda: paused_ms() > 0)
+    assert 250 < paused_ms() <= 400
+    drain(stub_broker, stub_worker)
+    assert [email.to for email in memory.sent()] == [["ann@example.com"]]
+    assert dead_letters(stub_broker) == []
+    assert [m.options.get("deferrals") for _, m in limited.ran] == [1], "put back, not retried"
 
 
-def test_throttling_without_a_hint_pauses_for_a_second(limited):
-    deferred = RateLimit.throttled(Throttled("memory", "slow down", status=429))
-    assert deferred.delay_ms == 1000
-    assert 900 < limiter().acquire(["all", "memory"], token(), lane=lane()) <= 1000
+def test_throttling_without_a_hint_pauses_for_a_second(limited, stub_broker, stub_worker):
+    memory.fail_next(Throttled("memory", "slow down", status=429))
+    send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+    wait_until(lambda: paused_ms() > 0)
+    assert 800 < paused_ms() <= 1000
+
+
+def paused_ms() -> int:
+    return max(0, int(store.client().pttl(store.key("rate", "pause", "memory"))))
+
+
+def wait_until(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

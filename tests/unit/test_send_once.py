@@ -10,13 +10,13 @@ import dramatiq
 import pytest
 from periodiq import cron
 
-from mailer import send_email
+from mailer import send_email, settings, stores
 from mailer.actors import emails
 from mailer.backends import memory
-from mailer.middleware.send_once import receipts_for_settings
 from mailer.priorities import LEVELS
 from mailer.stores import keys as store
-from mailer.stores.receipts import IdempotencyKeys, Receipts
+from mailer.stores.idempotency_keys import IdempotencyKeys
+from mailer.stores.receipts import Receipts
 
 from .conftest import dead_letters, drain
 
@@ -84,7 +84,7 @@ def test_a_sent_message_is_recorded_and_a_second_copy_is_skipped(stub_broker, st
     message = emails.lookup("welcome").actor.message(_envelope(), WELCOME)
     stub_broker.enqueue(message)
     drain(stub_broker, stub_worker)
-    receipt = receipts_for_settings().get(message.message_id)
+    receipt = stores.for_settings(settings.current()).receipts.get(message.message_id)
     assert receipt is not None and receipt.backend == "memory"
     assert receipt.provider_id.startswith("memory-")
 
@@ -97,7 +97,7 @@ def test_a_sent_message_is_recorded_and_a_second_copy_is_skipped(stub_broker, st
 
 def test_a_message_another_worker_is_sending_is_put_back_not_retried(stub_broker, stub_worker):
     message = emails.lookup("welcome").actor.message(_envelope(), WELCOME)
-    receipts = receipts_for_settings()
+    receipts = stores.for_settings(settings.current()).receipts
     token, _ = receipts.claim(message.message_id)  # another worker, mid-send
     assert token is not None
     enqueued = record_enqueues(stub_broker)

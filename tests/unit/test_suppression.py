@@ -9,15 +9,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mailer import send_email, settings
+from mailer import send_email, settings, stores
 from mailer.backends import memory
 from mailer.errors import InvalidAddress, InvalidToken, ValidationError
 from mailer.settings import Settings
-from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
 from mailer.stores import suppression
-from mailer.unsubscribe import address_of, unsubscribe_url
 from mailer.web import unsubscribe
+from mailer.worker.unsubscribe_links import address_of, unsubscribe_url
 
 from .conftest import drain
 
@@ -66,7 +65,7 @@ def test_a_suppressed_recipient_is_skipped_and_logged(stub_broker, stub_worker):
     sent = send_email("new_post", to="bob@example.com", context=NEWS)
     drain(stub_broker, stub_worker)
     assert [email.message_id for email in memory.sent()] == [sent]
-    record = deliveries.for_settings(settings.current()).get(skipped)
+    record = stores.for_settings(settings.current()).delivery_log.get(skipped)
     assert record is not None and record.status == "suppressed"
     assert "ann@example.com" in (record.attempts[-1].error or "")
 

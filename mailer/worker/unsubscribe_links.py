@@ -14,6 +14,10 @@ or altered link is refused. The same URL is given to templates as ``unsubscribe_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from mailer.envelope import Email
 from mailer.errors import InvalidToken
 from mailer.settings import Settings
 from mailer.signing import signer_for
@@ -40,3 +44,16 @@ def address_of(settings: Settings, token: str) -> str:
     if not token or len(token) > 1_000:
         raise InvalidToken("the link is incomplete")
     return signer_for(settings, PURPOSE).unsign(token)
+
+
+def add_unsubscribe_link(
+    settings: Settings, email: Email, context: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """Give news its link: the ``List-Unsubscribe`` headers (an app's own header wins) and
+    ``unsubscribe_url`` in the template's context."""
+    url = unsubscribe_url(settings, email.to[0])
+    if url is None:
+        return context
+    if not any(name.lower() == "list-unsubscribe" for name in email.headers):
+        email.headers.update(list_headers(url))
+    return {"unsubscribe_url": url, **context}

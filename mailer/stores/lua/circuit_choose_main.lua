@@ -1,0 +1,3 @@
+-- Composed after now.lua and circuit_choose.lua. KEYS: state, probe lease.
+-- ARGV: lease ms, lease token.
+return circuit_choose(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now_ms())

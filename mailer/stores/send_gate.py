@@ -1,0 +1,172 @@
+"""The one round trip an email passes before a worker renders it (``lua/begin_send.lua``).
+
+Before a send, a worker must know five things, each kept in Redis by its own store: whether
+the message was sent already (receipts), whether another worker is sending it (claims), which
+recipients are suppressed, which backend the failover circuit sends through, and whether the
+rate limit has a slot for that backend; and the delivery log must say ``sending``. Asked one
+by one, that is five round trips per email, each waiting for the GIL behind rendering threads.
+This store asks them all in one script, using the other stores' keys and Lua functions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+
+from mailer.stores.delivery_log import INDEX_PREFIX, DeliveryLog, record_key
+from mailer.stores.failover import Failover
+from mailer.stores.rate_limiter import ALL, RateLimiter, pause_key, slots_key, ticket_key
+from mailer.stores.receipts import Receipt, Receipts, claim_key, receipt_from, receipt_key
+from mailer.stores.scripts import Script
+from mailer.stores.suppression import SuppressionList, normalise
+
+_BEGIN = Script(
+    "now.lua",
+    "claim.lua",
+    "circuit_choose.lua",
+    "rate_acquire.lua",
+    "set_status.lua",
+    "begin_send.lua",
+)
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Whom to check against the suppression list: none for a transactional email."""
+
+    to: tuple[str, ...] = ()
+    others: tuple[str, ...] = ()  # cc and bcc: dropped if suppressed, never a reason to skip
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the script answered. ``verdict`` is one of:
+
+    - ``sent``: a receipt exists (``receipt``); the message must not be sent again;
+    - ``busy``: another worker holds the claim for ``wait_ms``;
+    - ``suppressed``: every ``to`` recipient is suppressed (the claim is held);
+    - ``wait``: the rate limit (or a provider's pause, ``paused``) says wait ``wait_ms``;
+    - ``go``: claimed, a slot held for ``backend``, logged ``sending``.
+    """
+
+    verdict: str
+    token: str
+    backend: str = ""
+    probe: bool = False
+    wait_ms: int = 0
+    bucket: str | None = None
+    paused: bool = False
+    suppressed: frozenset[str] = frozenset()
+    receipt: Receipt | None = None
+
+
+class SendGate:
+    def __init__(
+        self,
+        receipts: Receipts,
+        suppression: SuppressionList,
+        failover: Failover,
+        limiter: RateLimiter,
+        log: DeliveryLog,
+    ) -> None:
+        self.receipts = receipts
+        self.suppression = suppression
+        self.failover = failover
+        self.limiter = limiter
+        self.log = log
+
+    def begin(
+        self,
+        message: dramatiq.Message[Any],
+        recipients: Recipients,
+        *,
+        queued: bool,
+        token: str | None = None,
+    ) -> Gate:
+        """Pass ``message`` through the gate; ``queued``: it already waited its turn once.
+        ``token`` names the claim: a new one, or the one an earlier try may have taken."""
+        token = token or uuid.uuid4().hex
+        reply = _BEGIN(
+            self.receipts.client,
+            self._keys(message),
+            self._args(message, token, recipients, queued),
+        )
+        return self._gate(message.message_id, token, reply)
+
+    def _keys(self, message: dramatiq.Message[Any]) -> list[str]:
+        primary, fallback = self.failover.primary, self.failover.fallback or self.failover.primary
+        lane = message.queue_name
+        return [
+            receipt_key(message.message_id),
+            claim_key(message.message_id),
+            self.suppression.key,
+            *self.failover.keys,
+            record_key(message.message_id),
+            INDEX_PREFIX,
+            slots_key(ALL),
+            pause_key(ALL),
+            slots_key(primary),
+            pause_key(primary),
+            slots_key(fallback),
+            pause_key(fallback),
+            ticket_key((ALL, primary), lane),
+            ticket_key((ALL, fallback), lane),
+        ]
+
+    def _args(
+        self, message: dramatiq.Message[Any], token: str, recipients: Recipients, queued: bool
+    ) -> list[Any]:
+        checked = ""
+        if recipients.to or recipients.others:
+            to = [normalise(address) for address in recipients.to]
+            checked = json.dumps({"to": to, "other": [normalise(a) for a in recipients.others]})
+        limits = self.limiter.limits
+        primary, fallback = self.failover.primary, self.failover.fallback or ""
+        return [
+            token,
+            self.receipts.lease_ms,
+            checked,
+            int(bool(self.failover.fallback)),
+            self.failover.probe_lease_ms,
+            self.limiter.window_ms,
+            self.limiter.hold_ms,
+            int(queued),
+            limits.get(ALL, 0),
+            limits.get(primary, 0),
+            limits.get(fallback, 0),
+            message.message_id,
+            *self.log.sending_args(message),
+        ]
+
+    def _gate(self, message_id: str, token: str, reply: list[Any]) -> Gate:
+        verdict = int(reply[0])
+        if verdict == 0:
+            receipt = receipt_from(
+                message_id, dict(zip(reply[1][::2], reply[1][1::2], strict=True))
+            )
+            return Gate("sent", token, receipt=receipt)
+        if verdict == 1:
+            return Gate("busy", token, wait_ms=int(reply[1]))
+        suppressed = frozenset(json.loads(reply[-1]))
+        if verdict == 2:
+            return Gate("suppressed", token, suppressed=suppressed)
+        backend = self.failover.chosen(int(reply[1]))
+        probe = int(reply[1]) == 2
+        if verdict == 3:
+            buckets = (ALL, backend)
+            bucket = buckets[int(reply[3]) - 1] if int(reply[3]) else None
+            return Gate(
+                "wait",
+                token,
+                backend,
+                probe,
+                int(reply[2]),
+                bucket,
+                bool(int(reply[4])),
+                suppressed,
+            )
+        return Gate("go", token, backend, probe, suppressed=suppressed)

@@ -1,0 +1,180 @@
+"""The second round trip of a send: everything its outcome changes, in one pipeline.
+
+Sent: the receipt (which also lets the claim go), the rate-limit slot's release, the delivery
+log's ``sent`` with its counters, and the failover circuit's success. Failed: the claim and
+slot released, the log's ``retrying`` or ``dead``, the failure log, the circuit's count, and
+the bounced addresses suppressed. Each store adds its part to the one ``Batch``.
+
+An outcome that cannot be written because Redis is down is written once Redis is back: the
+thread waits, as Dramatiq's own ack would. A sent email whose receipt was never written
+would be sent again by the next copy of its message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import redis
+
+from mailer.errors import MailerError, PermanentSendError, SendError, TransientSendError
+from mailer.message import recipients_of
+from mailer.stores import Stores
+from mailer.stores.delivery_log import Attempt
+from mailer.stores.failure_log import Failure
+from mailer.stores.rate_limiter import ALL, Decision
+from mailer.stores.receipts import Receipt
+from mailer.stores.scripts import Batch
+from mailer.stores.send_gate import Gate
+from mailer.worker import state
+from mailer.worker.retry_policy import is_final, retries_after
+
+if TYPE_CHECKING:
+    from mailer.worker.send import Job
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Longest pause between two tries at writing an outcome while Redis is unreachable.
+MAX_WRITE_BACKOFF_S = 2.0
+
+
+class Settle:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    def buckets(self, gate: Gate) -> tuple[str, ...]:
+        return (ALL, gate.backend)
+
+    def wait_reason(self, gate: Gate) -> str:
+        decision = Decision(gate.wait_ms, gate.bucket, gate.paused)
+        return self.stores.rate_limiter.reason(decision)
+
+    def sent(self, job: Job, gate: Gate, provider_id: str) -> Receipt:
+        def write(batch: Batch) -> Receipt:
+            receipt = self.stores.receipts.record_into(
+                batch, job.message.message_id, gate.backend, provider_id, release=gate.token
+            )
+            self._release_slot(batch, gate)
+            attempt = Attempt(
+                time.time(), "sent", gate.backend, provider_id, duration_s=_duration_s()
+            )
+            self._log(batch, job, "sent", attempt)
+            self.stores.failover.succeeded_into(batch, gate.backend)
+            return receipt
+
+        return self._write(job, write)
+
+    def failed(self, job: Job, gate: Gate, error: MailerError) -> None:
+        final = is_final(job.message, job.actor_options, error)
+        outcome = "will not be retried" if final else "will be retried"
+        logger.warning(
+            "Failed %s message %s, %s: %s", job.template, job.message.message_id, outcome, error
+        )
+
+        def write(batch: Batch) -> None:
+            self._release(batch, job, gate)
+            text = str(error)
+            attempt = Attempt(
+                time.time(), "failed", gate.backend, error=text, duration_s=_duration_s()
+            )
+            self._log(batch, job, "dead" if final else "retrying", attempt)
+            retries = retries_after(job.message, job.actor_options, error)
+            failure = Failure(
+                job.message.message_id,
+                job.template,
+                recipients_of(job.message),
+                text,
+                final,
+                retries,
+                time.time(),
+            )
+            self.stores.failure_log.add_into(batch, failure)
+            self._report(batch, gate, error)
+
+        self._write(job, write)
+
+    def suppressed(self, job: Job, gate: Gate) -> None:
+        """Every recipient is on the list: logged ``suppressed``, never sent nor retried."""
+        note = f"suppressed: {', '.join(sorted(gate.suppressed))}"
+        logger.info(
+            "Skipped %s message %s: every recipient is suppressed.",
+            job.template,
+            job.message.message_id,
+        )
+
+        def write(batch: Batch) -> None:
+            self.stores.receipts.release_into(batch, job.message.message_id, gate.token)
+            self._log(batch, job, "suppressed", Attempt(time.time(), "suppressed", error=note))
+
+        self._write(job, write)
+
+    def deferred(self, job: Job, gate: Gate, delay_ms: int) -> None:
+        """The message is put back to wait: its claim and slot go, the log says ``queued``."""
+
+        def write(batch: Batch) -> None:
+            self._release(batch, job, gate)
+            self.stores.delivery_log.throttled_into(
+                batch, job.message.message_id, delay_ms, job.template, gate.backend
+            )
+
+        self._write(job, write)
+
+    def _release(self, batch: Batch, job: Job, gate: Gate) -> None:
+        self.stores.receipts.release_into(batch, job.message.message_id, gate.token)
+        self._release_slot(batch, gate)
+
+    def _release_slot(self, batch: Batch, gate: Gate) -> None:
+        self.stores.rate_limiter.release_into(batch, self.buckets(gate), gate.token)
+
+    def _log(self, batch: Batch, job: Job, status: str, attempt: Attempt) -> None:
+        self.stores.delivery_log.settled_into(
+            batch, job.message.message_id, job.template, status, attempt
+        )
+
+    def _report(self, batch: Batch, gate: Gate, error: MailerError) -> None:
+        """Tell the circuit, and suppress what the provider refused for good.
+
+        Transient failures count against the backend; a permanent refusal proves it is up and
+        answering, as a success does. Transactional mail still tries a suppressed address: a
+        typo fixed on the account clears it with ``mailer suppress remove``.
+        """
+        if isinstance(error, TransientSendError):
+            self.stores.failover.failed_into(batch, gate.backend, str(error))
+        elif isinstance(error, PermanentSendError):
+            self.stores.failover.succeeded_into(batch, gate.backend)
+        if isinstance(error, SendError) and error.bounced:
+            self.stores.suppression.add_into(batch, error.bounced, "bounced")
+            logger.info(
+                "Suppressed %d address(es) the provider refused for good.", len(error.bounced)
+            )
+
+    def _write(self, job: Job, write: Callable[[Batch], T]) -> T:
+        """Run ``write``'s batch, trying again while Redis is unreachable, until the send is
+        handed back at a shutdown deadline."""
+        send, delay_s = state.current(), 0.1
+        while True:
+            batch = Batch(self.stores.client)
+            result = write(batch)
+            try:
+                batch.execute()
+                return result
+            except (redis.ConnectionError, redis.TimeoutError) as err:
+                if send is None or send.handed_back:
+                    raise
+                logger.warning(
+                    "Could not write the outcome of message %s (%s: %s); trying again in %.1f s.",
+                    job.message.message_id,
+                    type(err).__name__,
+                    err,
+                    delay_s,
+                )
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, MAX_WRITE_BACKOFF_S)
+
+
+def _duration_s() -> float | None:
+    send = state.current()
+    return None if send is None else time.monotonic() - send.started_s
