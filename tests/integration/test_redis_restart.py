@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.support.api_process import call_api
-from tests.support.outage import log_excerpt, received_ids, statuses
+from tests.support.outage import log_excerpt, received_ids, statuses, whereabouts
 from tests.support.queues import dead_letters
 from tests.support.redis_server import AOFRedis, aof_redis
 from tests.support.smtp_server import SMTPSink, smtp_sink
@@ -63,7 +63,10 @@ def test_a_redis_restart_mid_backlog_loses_no_email(
 
     wait_until(lambda: not missing(), 120, interval_s=0.5)
     lost = sorted(missing())
-    assert lost == [], log_excerpt(worker.log(), lost[:3])
+    assert lost == [], (
+        f"{len(lost)} lost: {whereabouts(aof_redis.url, lost)}, "
+        f"{statuses(aof_redis.url, lost)}\n" + log_excerpt(worker.log(), lost[:3])
+    )
     received = received_ids(smtp_sink)
     sent_twice = {m: count for m, count in received.items() if count > 1}
     assert len(sent_twice) <= THREADS and max(received.values()) <= 2, sent_twice
