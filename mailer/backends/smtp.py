@@ -11,7 +11,7 @@ missing extension (STARTTLS, SMTPUTF8) and a certificate that fails verification
 as well, since retrying cannot fix them; network trouble is transient. After any error the
 connection is closed, so a half-done transaction cannot leak into the next message. The
 username and password never reach a log line or an error, and neither do the recipients: a
-refusal is told by count and reply code, and an address the server echoes back is masked.
+refusal is told by count and reply code, and an address the server quotes back is masked.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from mailer.addresses import addr_spec
-from mailer.backends.base import Backend
+from mailer.backends.base import Backend, mask_addresses
 from mailer.envelope import Email
 from mailer.errors import ConfigurationError, PermanentSendError, SendError, TransientSendError
 from mailer.settings import SMTP_SECURITY_MODES, Settings
@@ -93,7 +93,7 @@ class SMTPBackend(Backend):
 
     def deliver(self, email: Email) -> str:
         mime = email.to_mime()  # built once: a resend carries the same Date and Message-ID
-        with self._map_errors(email.recipients):
+        with self._map_errors():
             try:
                 connection = self._send(mime, email)
             except smtplib.SMTPServerDisconnected:
@@ -150,41 +150,32 @@ class SMTPBackend(Backend):
                 len(refused),
                 len(email.recipients),
                 mime["Message-ID"],
-                _scrub_addresses(_describe(refused), refused),
+                mask_addresses(_describe(refused), refused),
             )
         return connection
 
     @contextmanager
-    def _map_errors(self, recipients: Sequence[str] = ()) -> Iterator[None]:
-        """Turn smtplib's and the network's exceptions into send errors, and drop the line.
-
-        ``recipients`` are masked in the server's answer, which may quote them."""
+    def _map_errors(self) -> Iterator[None]:
+        """Turn smtplib's and the network's exceptions into send errors, and drop the line."""
         try:
             yield
         except (smtplib.SMTPException, OSError) as err:
             self.close()
-            raise self._send_error(err, recipients) from err
+            raise self._send_error(err) from err
 
-    def _send_error(
-        self, err: smtplib.SMTPException | OSError, recipients: Sequence[str]
-    ) -> SendError:
-        quoted = [*recipients, *getattr(err, "recipients", {})]  # the refused, if any
-
-        def scrubbed(text: str) -> str:
-            return _scrub_addresses(self._scrub(text), quoted)
-
+    def _send_error(self, err: smtplib.SMTPException | OSError) -> SendError:
         if isinstance(err, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in err.recipients.values()]
             status = next((code for code in codes if 400 <= code < 500), codes[0])
             detail = f"every recipient was refused ({len(codes)}): " + _describe(err.recipients)
             bounced = tuple(a for a, (code, _) in err.recipients.items() if 500 <= code < 600)
-            detail = scrubbed(detail)
+            detail = mask_addresses(self._scrub(detail), err.recipients)
             return _kind(status)(_NAME, detail, status=status, bounced=bounced)
         if isinstance(err, smtplib.SMTPResponseException):
             kind = _kind(err.smtp_code)
-            return kind(_NAME, scrubbed(_text(err.smtp_error)), status=err.smtp_code)
+            return kind(_NAME, self._scrub(_text(err.smtp_error)), status=err.smtp_code)
         kind = PermanentSendError if _unfixable(err) else TransientSendError
-        return kind(_NAME, scrubbed(f"{self._server}: {str(err) or type(err).__name__}"))
+        return kind(_NAME, self._scrub(f"{self._server}: {str(err) or type(err).__name__}"))
 
     def _scrub(self, text: str) -> str:
         """Mask the credentials, in case a server echoes them back in its answer."""
@@ -213,14 +204,6 @@ def _text(reply: bytes | str) -> str:
 def _describe(refused: Mapping[str, tuple[int, bytes]]) -> str:
     """The server's replies, one per refused address, without the addresses."""
     return ", ".join(f"{code} {_text(reply)}".rstrip() for code, reply in refused.values())
-
-
-def _scrub_addresses(text: str, addresses: Iterable[str]) -> str:
-    """Mask each address a server quoted in its reply, whatever its case."""
-    for address in addresses:
-        if address:
-            text = re.sub(re.escape(address), "***", text, flags=re.IGNORECASE)
-    return text
 
 
 def _provider_id(reply: bytes, mime: EmailMessage) -> str:

@@ -13,6 +13,11 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 
 from mailer import log_redaction
+from mailer.backends import memory
+from mailer.backends.memory import MemoryBackend
+from mailer.envelope import Email
+from mailer.errors import PermanentSendError
+from mailer.settings import Settings
 
 RESET_URL = "https://shop.example.com/reset?token=tok-8c1f"
 RECIPIENT = "ann.redacted@example.com"
@@ -139,3 +144,18 @@ def test_dramatiqs_own_failure_lines_carry_no_argument(caplog):
     assert "Received args=<2 hidden> kwargs=<0 hidden>." in caplog.messages
     assert RECIPIENT not in caplog.text
     assert RESET_URL not in caplog.text
+
+
+def test_a_providers_answer_quoting_a_recipient_is_masked_in_the_error():
+    quoted = "Email address is not verified. Failed the check: Ann.Redacted@Example.com"
+    memory.reset()
+    memory.fail_next(PermanentSendError("memory", quoted, status=400))
+    email = Email(to=[f"Ann <{RECIPIENT}>"], from_email="shop@example.com", subject="Hi")
+    try:
+        with pytest.raises(PermanentSendError) as caught:
+            MemoryBackend(Settings()).send(email)
+    finally:
+        memory.reset()
+    masked = "Email address is not verified. Failed the check: ***"
+    assert str(caught.value) == f"memory 400: {masked}"
+    assert caught.value.args == ("memory", masked, 400)
