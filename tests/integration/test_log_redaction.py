@@ -65,7 +65,7 @@ def test_a_verbose_worker_log_names_no_recipient_and_no_link(
     smtp_sink.reject_all = None
     time.sleep(OUTAGE_S)
     aof_redis.start()
-    wait_until(lambda: set(message_ids[1:]) <= set(received_ids(smtp_sink)), 60, 0.5)
+    wait_until(lambda: set(message_ids[1:]) <= set(received_ids(smtp_sink)), 30, 0.5)
 
     log = worker.log()
     leaks = {s for s in [*refused, *urls, *(a for to in recipients for a in to)] if s in log}

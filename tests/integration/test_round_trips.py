@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import dramatiq
 import pytest
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 
 import mailer
-import mailer.actors
+import mailer.actors  # sets up mailer's broker and declares its actors)
 from mailer import settings
 from mailer.backends import memory
 from mailer.priorities import LEVELS
@@ -48,7 +49,9 @@ def configure(**options: object) -> None:
 @pytest.fixture
 def broker() -> Iterator[RedisBroker]:
     memory.reset()
-    yield mailer.actors.broker
+    broker = dramatiq.get_broker()  # mailer's own, on the suite's Redis (``mailer.actors``)
+    assert isinstance(broker, RedisBroker)
+    yield broker
     settings.configure(None)
     memory.reset()
 
