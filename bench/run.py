@@ -5,7 +5,7 @@ imported, so every benchmark needs a fresh process (and gets its own private Red
 ``REDIS_URL`` names one). Their full output is shown as they run.
 
     python -m bench.run [--quick] [--latency-n 5000] [--throughput-n 2000] [--backlog 20000]
-                        [--rate-limit-n 2000] [--schedules-n 10000] [--log-n 2000]
+                        [--rate-limit-n 2000] [--schedules-n 10000]
                         [--bulk-n 100000] [--notification-n 200]
 """
 
@@ -31,7 +31,6 @@ QUICK = {
     "backlog": 3_000,
     "rate_limit_n": 300,
     "schedules_n": 2_000,
-    "log_n": 300,
     "bulk_n": 10_000,
     "notification_n": 50,
 }
@@ -62,7 +61,6 @@ def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "priority": given("--backlog", args.backlog),
         "rate_limit": given("--n", args.rate_limit_n),
         "schedules": given("--n", args.schedules_n),
-        "delivery_log": given("--n", args.log_n) + given("--rounds", args.throughput_rounds),
         "bulk_enqueue": given("--n", args.bulk_n),
         "notification_latency": given("--n", args.notification_n),
     }
@@ -91,7 +89,6 @@ def _table(results: dict[str, dict[str, Any] | None]) -> str:
         ("priority", _priority_row),
         ("rate_limit", _rate_limit_row),
         ("schedules", _schedules_row),
-        ("delivery_log", _delivery_log_row),
         ("bulk_enqueue", _bulk_row),
         ("notification_latency", _notification_row),
     ):
@@ -204,18 +201,6 @@ def _schedules_row(figures: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _delivery_log_row(figures: dict[str, Any]) -> tuple[str, ...]:
-    rates = figures["emails_per_s"]
-    return (
-        f"worker emails/s with the delivery log, 1 x {figures['threads']} threads",
-        f"{rates['with the delivery log']:.1f}",
-        f"{rates['without it']:.1f} without it",
-        f"{1 - figures['cost']:.2f}x",
-        "",
-        "",
-    )
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = bench_parser("bench.run", __doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
@@ -225,7 +210,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backlog", type=int, help="priority --backlog")
     parser.add_argument("--rate-limit-n", type=int, help="rate_limit --n")
     parser.add_argument("--schedules-n", type=int, help="schedules --n")
-    parser.add_argument("--log-n", type=int, help="delivery_log --n")
     parser.add_argument("--bulk-n", type=int, help="bulk_enqueue --n")
     parser.add_argument("--notification-n", type=int, help="notification_latency --n")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="an idle Redis")

@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a worker-throughput comparison, shared with ``bench.delivery_log``."""
+    """The options of a worker-throughput comparison."""
     parser.add_argument("--n", type=int, default=2_000, help="emails per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating")
     parser.add_argument("--threads", type=int, default=8, help="worker threads")

@@ -1,8 +1,9 @@
 """Settings from the environment, read in one place and checked before any work starts.
 
 A platform like Heroku configures a process only through its environment, so this module is
-the one reader of ``os.environ``. ``Settings.from_env`` checks everything at once and names the
-variable at fault; tests build ``Settings(...)`` directly and install it with ``configure``.
+the one reader of ``os.environ``; ``mailer.env_values`` parses what each variable holds.
+``Settings.from_env`` checks everything at once and names the variable at fault; tests build
+``Settings(...)`` directly and install it with ``configure``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from mailer.addresses import parse_address
+from mailer.env_values import EnvValues
 from mailer.errors import ConfigurationError, ValidationError
 
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
@@ -72,97 +75,24 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and check every variable; raises ``ConfigurationError`` naming the first bad one."""
-        env = _Env(os.environ if environ is None else environ)
-        security = env.choice("SMTP_SECURITY", SMTP_SECURITY_MODES, "starttls")
-        settings = cls(
-            redis_url=env.text("REDIS_URL", cls.redis_url),
-            backend=env.text("MAILER_BACKEND", cls.backend).lower(),
-            from_email=env.text("MAILER_FROM", cls.from_email),
-            smtp_host=env.text("SMTP_HOST", cls.smtp_host),
-            smtp_port=env.integer("SMTP_PORT", _DEFAULT_SMTP_PORTS[security], low=1, high=65535),
-            smtp_username=env.optional("SMTP_USERNAME"),
-            smtp_password=env.optional("SMTP_PASSWORD"),
-            smtp_security=security,
-            smtp_timeout_s=env.number("SMTP_TIMEOUT", cls.smtp_timeout_s),
-            aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
-            ses_endpoint_url=env.optional("MAILER_SES_ENDPOINT_URL"),
-            ses_configuration_set=env.optional("MAILER_SES_CONFIGURATION_SET"),
-            sendgrid_api_key=env.optional("SENDGRID_API_KEY"),
-            sendgrid_host=env.text("MAILER_SENDGRID_HOST", cls.sendgrid_host),
-            outbox_dir=Path(env.text("MAILER_OUTBOX_DIR", str(cls.outbox_dir))),
-            templates_dir=env.directory("MAILER_TEMPLATES_DIR"),
-            max_attachments_bytes=env.integer(
-                "MAILER_MAX_ATTACHMENTS_BYTES", cls.max_attachments_bytes, low=0
-            ),
-            rate_limit=env.optional_integer("MAILER_RATE_LIMIT", low=1),
-            rate_limits=env.per_backend("MAILER_RATE_LIMITS"),
-            fallback_backend=_lower(env.optional("MAILER_FALLBACK_BACKEND")),
-            failover_after=env.integer("MAILER_FAILOVER_AFTER", cls.failover_after, low=1),
-            failover_cooldown_s=env.number("MAILER_FAILOVER_COOLDOWN", cls.failover_cooldown_s),
-            idempotency_ttl_s=env.integer("MAILER_IDEMPOTENCY_TTL", cls.idempotency_ttl_s, low=60),
-            heartbeat_timeout_s=env.number("MAILER_HEARTBEAT_TIMEOUT", cls.heartbeat_timeout_s),
-            admin_emails=env.addresses("MAILER_ADMIN_EMAILS"),
-            digest_cron=env.text("MAILER_DIGEST_CRON", cls.digest_cron),
-            log_retention_s=env.integer("MAILER_LOG_RETENTION_DAYS", 30, low=1) * 24 * 3600,
-            stats_interval_s=env.number("MAILER_STATS_INTERVAL", cls.stats_interval_s),
-            dashboard_user=env.optional("MAILER_DASHBOARD_USER"),
-            dashboard_password=env.optional("MAILER_DASHBOARD_PASSWORD"),
-            secret_key=env.optional("MAILER_SECRET_KEY"),
-            public_url=env.url("MAILER_PUBLIC_URL"),
-            event_modules=env.names("MAILER_EVENT_MODULES"),
-            flows=env.names("MAILER_FLOWS"),
-            unknown_topics=env.choice("MAILER_UNKNOWN_TOPICS", UNKNOWN_TOPIC_MODES, "error"),
-            admin_users=env.names("MAILER_ADMIN_USERS"),
-            admin_users_source=env.source("MAILER_ADMIN_USERS_SOURCE"),
-            users_source=env.source("MAILER_USERS_SOURCE"),
-            newsletter_source=env.source("MAILER_NEWSLETTER_SOURCE"),
-            notifications_per_user=env.integer(
-                "MAILER_NOTIFICATIONS_PER_USER", cls.notifications_per_user, low=1, high=100_000
-            ),
-            notification_token_ttl_s=env.integer(
-                "MAILER_NOTIFICATION_TOKEN_TTL", cls.notification_token_ttl_s, low=60
-            ),
-            cors_origins=tuple(url for url in env.names("MAILER_CORS_ORIGINS")),
-        )
+        env = EnvValues(os.environ if environ is None else environ)
+        settings = cls(**_sending(env), **_reliability(env), **_web_and_events(env))
         settings.check()
         return settings
 
     def check(self) -> None:
         """Rules across fields; what one backend needs, its ``check_settings`` checks."""
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
-        try:
-            _ = urlsplit(self.redis_url).port  # parses the port, raising on a non-number
-        except ValueError:
-            raise ConfigurationError("REDIS_URL", "has a port that is not a number") from None
-        if self.smtp_username is not None and self.smtp_password is None:
-            raise ConfigurationError("SMTP_PASSWORD", "is required when SMTP_USERNAME is set")
-        if self.smtp_password is not None and self.smtp_username is None:
-            raise ConfigurationError("SMTP_USERNAME", "is required when SMTP_PASSWORD is set")
-        if self.dashboard_user is not None and self.dashboard_password is None:
-            raise ConfigurationError(
-                "MAILER_DASHBOARD_PASSWORD", "is required when MAILER_DASHBOARD_USER is set"
-            )
-        if self.dashboard_password is not None and self.dashboard_user is None:
-            raise ConfigurationError(
-                "MAILER_DASHBOARD_USER", "is required when MAILER_DASHBOARD_PASSWORD is set"
-            )
-        if self.stats_interval_s <= 0:
-            raise ConfigurationError(
-                "MAILER_STATS_INTERVAL", "must be a positive number of seconds"
-            )
-        if self.smtp_timeout_s <= 0:
-            raise ConfigurationError("SMTP_TIMEOUT", "must be a positive number of seconds")
+        _check_redis_url(self.redis_url)
+        _check_pairs(self)
+        for variable, seconds in [
+            ("MAILER_STATS_INTERVAL", self.stats_interval_s),
+            ("SMTP_TIMEOUT", self.smtp_timeout_s),
+        ]:
+            if seconds <= 0:
+                raise ConfigurationError(variable, "must be a positive number of seconds")
         if self.fallback_backend is not None and self.fallback_backend == self.backend:
             raise ConfigurationError("MAILER_FALLBACK_BACKEND", "must differ from MAILER_BACKEND")
-        if self.failover_cooldown_s <= 0:
-            raise ConfigurationError(
-                "MAILER_FAILOVER_COOLDOWN", "must be a positive number of seconds"
-            )
-        # Dramatiq's workers refresh their heartbeat about once a second when idle; a
-        # shorter timeout would hand a live worker's messages to another one.
-        if self.heartbeat_timeout_s < 5:
-            raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
+        _check_failover_and_heartbeat(self)
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
             raise ConfigurationError(
                 "MAILER_SECRET_KEY", f"must be at least {MIN_SECRET_KEY_CHARS} characters long"
@@ -186,107 +116,111 @@ class Settings:
         return shown
 
 
-class _Env:
-    """Typed reads of one environment mapping; every error names its variable."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def optional(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
-        return value or None
-
-    def text(self, name: str, default: str) -> str:
-        return self.optional(name) or default
-
-    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
-        value = self.text(name, default).lower()
-        if value not in allowed:
-            raise ConfigurationError(name, f"must be one of {', '.join(allowed)}, not {value!r}")
-        return value
-
-    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(name, f"must be a whole number, not {raw!r}") from None
-        if value < low or (high is not None and value > high):
-            raise ConfigurationError(
-                name, f"must be between {low} and {high or 'any'}, not {value}"
-            )
-        return value
-
-    def optional_integer(self, name: str, *, low: int) -> int | None:
-        if self.optional(name) is None:
-            return None
-        return self.integer(name, 0, low=low)
-
-    def per_backend(self, name: str) -> dict[str, int]:
-        """``ses=14,sendgrid=100``: a whole number per backend name."""
-        limits: dict[str, int] = {}
-        for item in filter(None, (part.strip() for part in self.text(name, "").split(","))):
-            backend, equals, raw = item.partition("=")
-            value = _Env({name: raw}).integer(name, 0, low=1) if equals else 0
-            if not backend.strip() or not value:
-                raise ConfigurationError(name, f"expected backend=number pairs, got {item!r}")
-            limits[backend.strip().lower()] = value
-        return limits
-
-    def addresses(self, name: str) -> tuple[str, ...]:
-        raw = [part.strip() for part in self.text(name, "").split(",")]
-        try:
-            return tuple(parse_address(address, name) for address in raw if address)
-        except ValidationError as err:
-            raise ConfigurationError(name, err.problem) from None
-
-    def names(self, name: str) -> tuple[str, ...]:
-        """A comma-separated list, blanks dropped: ``a, b,`` is ``("a", "b")``."""
-        return tuple(part.strip() for part in self.text(name, "").split(",") if part.strip())
-
-    def url(self, name: str) -> str | None:
-        """An http(s) base URL, without its trailing slash."""
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(name, f"must be an http:// or https:// URL, not {raw!r}")
-        return raw.rstrip("/")
-
-    def source(self, name: str) -> str | None:
-        """``package.module:callable``, imported where it is used (the worker, the web app)."""
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        module, colon, attribute = raw.partition(":")
-        if not colon or not _is_dotted(module) or not _is_dotted(attribute):
-            raise ConfigurationError(name, f"expected package.module:callable, got {raw!r}")
-        return raw
-
-    def number(self, name: str, default: float) -> float:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigurationError(name, f"must be a number, not {raw!r}") from None
-
-    def directory(self, name: str) -> Path | None:
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        path = Path(raw)
-        if not path.is_dir():
-            raise ConfigurationError(name, f"{raw!r} is not a directory")
-        return path
+# The variables in three groups, each read in the order its fields are declared, so the first
+# bad variable is the one reported. SMTP_SECURITY comes first: SMTP_PORT's default follows it.
 
 
-def _is_dotted(name: str) -> bool:
-    return bool(name) and all(part.isidentifier() for part in name.split("."))
+def _sending(env: EnvValues) -> dict[str, Any]:
+    """Where mail goes and how: Redis, the backend and its credentials, the message's limits."""
+    security = env.choice("SMTP_SECURITY", SMTP_SECURITY_MODES, "starttls")
+    return dict(
+        redis_url=env.text("REDIS_URL", Settings.redis_url),
+        backend=env.text("MAILER_BACKEND", Settings.backend).lower(),
+        from_email=env.text("MAILER_FROM", Settings.from_email),
+        smtp_host=env.text("SMTP_HOST", Settings.smtp_host),
+        smtp_port=env.integer("SMTP_PORT", _DEFAULT_SMTP_PORTS[security], low=1, high=65535),
+        smtp_username=env.optional("SMTP_USERNAME"),
+        smtp_password=env.optional("SMTP_PASSWORD"),
+        smtp_security=security,
+        smtp_timeout_s=env.number("SMTP_TIMEOUT", Settings.smtp_timeout_s),
+        aws_region=env.optional("AWS_REGION") or env.optional("AWS_DEFAULT_REGION"),
+        ses_endpoint_url=env.optional("MAILER_SES_ENDPOINT_URL"),
+        ses_configuration_set=env.optional("MAILER_SES_CONFIGURATION_SET"),
+        sendgrid_api_key=env.optional("SENDGRID_API_KEY"),
+        sendgrid_host=env.text("MAILER_SENDGRID_HOST", Settings.sendgrid_host),
+        outbox_dir=Path(env.text("MAILER_OUTBOX_DIR", str(Settings.outbox_dir))),
+        templates_dir=env.directory("MAILER_TEMPLATES_DIR"),
+        max_attachments_bytes=env.integer(
+            "MAILER_MAX_ATTACHMENTS_BYTES", Settings.max_attachments_bytes, low=0
+        ),
+    )
+
+
+def _reliability(env: EnvValues) -> dict[str, Any]:
+    """Rate limits, failover, idempotency, the worker's heartbeat, the log and the digest."""
+    return dict(
+        rate_limit=env.optional_integer("MAILER_RATE_LIMIT", low=1),
+        rate_limits=env.per_backend("MAILER_RATE_LIMITS"),
+        fallback_backend=_lower(env.optional("MAILER_FALLBACK_BACKEND")),
+        failover_after=env.integer("MAILER_FAILOVER_AFTER", Settings.failover_after, low=1),
+        failover_cooldown_s=env.number("MAILER_FAILOVER_COOLDOWN", Settings.failover_cooldown_s),
+        idempotency_ttl_s=env.integer("MAILER_IDEMPOTENCY_TTL", Settings.idempotency_ttl_s, low=60),
+        heartbeat_timeout_s=env.number("MAILER_HEARTBEAT_TIMEOUT", Settings.heartbeat_timeout_s),
+        admin_emails=env.addresses("MAILER_ADMIN_EMAILS"),
+        digest_cron=env.text("MAILER_DIGEST_CRON", Settings.digest_cron),
+        log_retention_s=env.integer("MAILER_LOG_RETENTION_DAYS", 30, low=1) * 24 * 3600,
+        stats_interval_s=env.number("MAILER_STATS_INTERVAL", Settings.stats_interval_s),
+    )
+
+
+def _web_and_events(env: EnvValues) -> dict[str, Any]:
+    """The dashboard, signed links, events and the app's sources, in-app notifications."""
+    return dict(
+        dashboard_user=env.optional("MAILER_DASHBOARD_USER"),
+        dashboard_password=env.optional("MAILER_DASHBOARD_PASSWORD"),
+        secret_key=env.optional("MAILER_SECRET_KEY"),
+        public_url=env.url("MAILER_PUBLIC_URL"),
+        event_modules=env.names("MAILER_EVENT_MODULES"),
+        flows=env.names("MAILER_FLOWS"),
+        unknown_topics=env.choice("MAILER_UNKNOWN_TOPICS", UNKNOWN_TOPIC_MODES, "error"),
+        admin_users=env.names("MAILER_ADMIN_USERS"),
+        admin_users_source=env.source("MAILER_ADMIN_USERS_SOURCE"),
+        users_source=env.source("MAILER_USERS_SOURCE"),
+        newsletter_source=env.source("MAILER_NEWSLETTER_SOURCE"),
+        notifications_per_user=env.integer(
+            "MAILER_NOTIFICATIONS_PER_USER", Settings.notifications_per_user, low=1, high=100_000
+        ),
+        notification_token_ttl_s=env.integer(
+            "MAILER_NOTIFICATION_TOKEN_TTL", Settings.notification_token_ttl_s, low=60
+        ),
+        cors_origins=tuple(url for url in env.names("MAILER_CORS_ORIGINS")),
+    )
+
+
+def _check_redis_url(url: str) -> None:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+    try:
+        _ = urlsplit(url).port  # parses the port, raising on a non-number
+    except ValueError:
+        raise ConfigurationError("REDIS_URL", "has a port that is not a number") from None
+
+
+def _check_pairs(settings: Settings) -> None:
+    """A user name without its password, or a password without its user, is a mistake."""
+    pairs = [
+        ("SMTP_USERNAME", settings.smtp_username, "SMTP_PASSWORD", settings.smtp_password),
+        (
+            "MAILER_DASHBOARD_USER",
+            settings.dashboard_user,
+            "MAILER_DASHBOARD_PASSWORD",
+            settings.dashboard_password,
+        ),
+    ]
+    for user_variable, user, password_variable, password in pairs:
+        if user is not None and password is None:
+            raise ConfigurationError(password_variable, f"is required when {user_variable} is set")
+        if password is not None and user is None:
+            raise ConfigurationError(user_variable, f"is required when {password_variable} is set")
+
+
+def _check_failover_and_heartbeat(settings: Settings) -> None:
+    if settings.failover_cooldown_s <= 0:
+        raise ConfigurationError("MAILER_FAILOVER_COOLDOWN", "must be a positive number of seconds")
+    # Dramatiq's workers refresh their heartbeat about once a second when idle; a
+    # shorter timeout would hand a live worker's messages to another one.
+    if settings.heartbeat_timeout_s < 5:
+        raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
 
 
 def _is_origin(origin: str) -> bool:

@@ -3,7 +3,7 @@
 The scheduler (``periodiq mailer.actors``) enqueues it on ``MAILER_DIGEST_CRON``; it can also
 be sent by hand, which periodiq lets through. It only reads the failure log and enqueues an
 ``admin_alert`` email, so the digest itself is rendered, sent, retried and, should it fail,
-recorded like any other email.
+recorded like any other email. Its words are ``digest_text``'s.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import time
 import dramatiq
 from periodiq import CronSpec, cron
 
-from mailer import settings
+from mailer import settings, stores
 from mailer.actors import emails
+from mailer.actors.digest_text import digest_context
 from mailer.envelope import Email
 from mailer.errors import ConfigurationError
 from mailer.priorities import LEVELS
-from mailer.stores import failure_log as failures
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def send_failure_digest() -> None:
     if not config.admin_emails:
         _warn_no_admins()
         return
-    log = failures.for_settings(config)
-    context = failures.digest_context(log.since(time.time() - WINDOW_H * 3600), hours=WINDOW_H)
+    failure_log = stores.for_settings(config).failure_log
+    context = digest_context(failure_log.since(time.time() - WINDOW_H * 3600), hours=WINDOW_H)
     if context is None:
         logger.info("No failed sends in the last %d h: no failure digest to send.", WINDOW_H)
         return

@@ -115,27 +115,18 @@ def subscribe(
     """
     check_topic(topic)
     level = LEVELS[priority]
+    actor_options: dict[str, Any] = dict(
+        queue_name=level.queue_name,
+        priority=level.actor_priority,
+        max_retries=max_retries,
+        min_backoff=min_backoff_ms,
+        max_backoff=max_backoff_ms,
+        throws=(*_NEVER_RETRIED, *throws),
+    )
 
     def declare(handler: Handler) -> Handler:
         actor_name = name or f"on_{topic.replace('.', '_')}__{handler.__name__}"
-        if any(s.name == actor_name for subs in SUBSCRIBERS.values() for s in subs):
-            raise ConfigurationError(
-                "subscribe", f"a subscriber is already named {actor_name!r}; pass name=..."
-            )
-
-        def run(event: Mapping[str, Any]) -> None:
-            handler(Event.from_json(event))
-
-        actor: dramatiq.Actor[..., None] = dramatiq.actor(
-            run,
-            actor_name=actor_name,
-            queue_name=level.queue_name,
-            priority=level.actor_priority,
-            max_retries=max_retries,
-            min_backoff=min_backoff_ms,
-            max_backoff=max_backoff_ms,
-            throws=(*_NEVER_RETRIED, *throws),
-        )
+        actor = _declare_actor(handler, actor_name, actor_options)
         doc = (handler.__doc__ or "").strip().splitlines()
         subscriber = Subscriber(
             topic, actor_name, actor, tuple(requires), doc[0] if doc else "", validate
@@ -144,6 +135,22 @@ def subscribe(
         return handler
 
     return declare
+
+
+def _declare_actor(
+    handler: Callable[[Event], None], actor_name: str, actor_options: dict[str, Any]
+) -> dramatiq.Actor[..., None]:
+    """The handler's own actor, taking the event as JSON; its name must be new."""
+    if any(s.name == actor_name for subs in SUBSCRIBERS.values() for s in subs):
+        raise ConfigurationError(
+            "subscribe", f"a subscriber is already named {actor_name!r}; pass name=..."
+        )
+
+    def run(event: Mapping[str, Any]) -> None:
+        handler(Event.from_json(event))
+
+    actor: dramatiq.Actor[..., None] = dramatiq.actor(run, actor_name=actor_name, **actor_options)
+    return actor
 
 
 def subscribers(topic: str) -> list[Subscriber]:

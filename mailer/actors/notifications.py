@@ -22,13 +22,11 @@ from typing import Any
 
 import dramatiq
 
-import mailer.broker  # noqa: F401  (the broker and its middleware, before any actor)
-from mailer import app_sources as sources
-from mailer import settings
+from mailer import app_sources, settings, stores
 from mailer.argument_checks import check_user_id
 from mailer.errors import InvalidUserId
 from mailer.priorities import LEVELS
-from mailer.stores import keys as store
+from mailer.settings import Settings
 from mailer.stores.inbox import NotificationStore
 
 logger = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ _LOW = LEVELS["low"]
 )
 def notify_users(batch_key: str, user_ids: list[str], notification: dict[str, Any]) -> None:
     """Give each user ``notification``, unless this batch was done before."""
-    if not notification_store().add_batch(batch_key, user_ids, notification):
+    if not inbox_for(settings.current()).add_batch(batch_key, user_ids, notification):
         logger.info("Notification batch %s was done before: nothing to do.", batch_key)
 
 
@@ -59,8 +57,8 @@ def notify_users(batch_key: str, user_ids: list[str], notification: dict[str, An
 )
 def broadcast_notification(broadcast_id: str, notification: dict[str, Any]) -> None:
     """Queue ``notify_users`` batches for every user ``MAILER_USERS_SOURCE`` yields."""
-    source = sources.load_source("MAILER_USERS_SOURCE", settings.current().users_source)
-    batches = enqueue_batches(broadcast_id, source(), notification, skip_invalid=True)
+    users_source = app_sources.load_source("MAILER_USERS_SOURCE", settings.current().users_source)
+    batches = enqueue_batches(broadcast_id, users_source(), notification, skip_invalid=True)
     logger.info("Broadcast %s: queued %d batch(es) of notifications.", broadcast_id, batches)
 
 
@@ -83,12 +81,15 @@ def enqueue_batches(
     return count
 
 
+def inbox_for(config: Settings) -> NotificationStore:
+    """The inbox these settings describe: capped per user, dedupe keys kept as long as
+    idempotency keys."""
+    return stores.for_settings(config).inbox
+
+
 def notification_store() -> NotificationStore:
-    """The store on the configured Redis, capped as configured."""
-    config = settings.current()
-    return NotificationStore(
-        store.client(), per_user=config.notifications_per_user, key_ttl_s=config.idempotency_ttl_s
-    )
+    """``inbox_for`` the process's settings, for the callers that do not pass them yet."""
+    return inbox_for(settings.current())
 
 
 def _batches(user_ids: Iterable[object], skip_invalid: bool) -> Iterator[list[str]]:

@@ -13,9 +13,8 @@ import logging
 import dramatiq
 from periodiq import cron
 
+from mailer import settings, stores
 from mailer.priorities import LEVELS
-from mailer.stores import keys as store
-from mailer.stores.schedules import ScheduleStore
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +28,7 @@ logger = logging.getLogger(__name__)
 )
 def fire_due_schedules() -> None:
     """Enqueue every due entry as stored; two concurrent ticks claim disjoint entries."""
-    fired = ScheduleStore(store.client()).fire_due(dramatiq.get_broker().enqueue)
+    schedules = stores.for_settings(settings.current()).schedules
+    fired = schedules.fire_due(dramatiq.get_broker().enqueue)
     # Quiet when nothing was due, which is most minutes: one line a minute would drown the log.
     logger.log(logging.INFO if fired else logging.DEBUG, "Fired %d scheduled email(s).", fired)

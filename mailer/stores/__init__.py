@@ -86,5 +86,9 @@ def for_settings(settings: Settings) -> Stores:
             cooldown_s=settings.failover_cooldown_s,
         ),
         rate_limiter=RateLimiter(client, limits_for(settings)),
-        inbox=NotificationStore(client, per_user=settings.notifications_per_user),
+        inbox=NotificationStore(
+            client,
+            per_user=settings.notifications_per_user,
+            key_ttl_s=settings.idempotency_ttl_s,
+        ),
     )

@@ -1,12 +1,7 @@
 """The dead-letter queue, read and acted on: what failed for good, why, and sending it again.
 
-Dramatiq's Redis broker keeps each queue's dead letters in a sorted set ``<ns>:<queue>.XQ``,
-scored by when they died (ms), beside a hash ``<ns>:<queue>.XQ.msgs`` of the messages, both
-under the id the broker filed the message by (its ``redis_message_id``); it drops them after a
-week. ``mailer dlq`` and the dashboard both work through this module.
-
-Letters are read newest first, a page at a time, across the queues, so listing the latest
-hundred of many thousand costs a few pages. A letter's error is the delivery log's (the last
+``mailer dlq`` and the dashboard both work through this module. Letters are read newest first
+across the queues (``dead_letter_reading``). A letter's error is the delivery log's (the last
 attempt's own words); past the log's retention it falls back on the traceback Dramatiq kept,
 which is the attempt before the last one's.
 
@@ -21,8 +16,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import heapq
-import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,19 +25,27 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
-from dramatiq.errors import DecodeError
 
 from mailer import settings as mailer_settings
 from mailer import stores
 from mailer.addresses import addr_spec
 from mailer.message import recipients_of, template_of
 from mailer.priorities import LEVELS
-from mailer.stores import keys as store
+from mailer.stores import lua
+from mailer.stores.dead_letter_reading import (
+    PAGE,
+    StoredLetter,
+    dead_set_key,
+    last_line,
+    newest_first,
+)
 from mailer.stores.delivery_log import DeliveryLog
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
+
+__all__ = ["CLAIM_MS", "PAGE", "DeadLetter", "DeadLetters"]
 
 logger = logging.getLogger(__name__)
 
-PAGE = 200
 #: How long a requeue or purge holds a letter: far longer than either takes.
 CLAIM_MS = 30_000
 #: Options that describe the attempts that failed rather than the email: a requeued letter
@@ -70,29 +71,34 @@ class DeadLetter:
         return int(self.message.options.get("retries", 0))
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """A letter as the broker keeps it, before the delivery log is asked for its error."""
-
-    queue_name: str
-    dead_at: float
-    message: dramatiq.Message[Any]
-
-
 class DeadLetters:
     """The dead letters of every queue ``broker`` declares, for the command line and the
     dashboard alike, so both read, requeue and purge them the same way."""
 
-    def __init__(self, broker: RedisBroker, *, log: DeliveryLog | None = None) -> None:
-        """``log`` defaults to the configured delivery log, looked up at each use."""
+    def __init__(
+        self,
+        broker: RedisBroker,
+        *,
+        log: DeliveryLog | None = None,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        """``log`` names each letter's error and records requeues and purges; ``prefix`` is
+        the one of mailer's own keys (the claims), Dramatiq's keys being the broker's.
+
+        ``log=None`` is only for the callers still to pass one: it looks the configured log
+        up at each use, the one place this store reaches for settings, until they do.
+        """
         self.broker = broker
         self.client: redis.Redis = broker.client
+        self.prefix = prefix
         self._log = log
-        self._claim = self.client.register_script(_CLAIM)
+        self._claim = self.client.register_script(lua.source("dead_letter_claim"))
 
     @property
     def log(self) -> DeliveryLog:
-        return self._log or stores.for_settings(mailer_settings.current()).delivery_log
+        if self._log is not None:
+            return self._log
+        return stores.for_settings(mailer_settings.current()).delivery_log
 
     def list(
         self,
@@ -160,28 +166,15 @@ class DeadLetters:
         return [LEVELS[queue].queue_name if queue in LEVELS else queue]
 
     def _key(self, queue_name: str) -> str:
-        return f"{self.broker.namespace}:{q_name(queue_name)}.XQ"
+        return dead_set_key(self.broker.namespace, queue_name)
 
-    def _stored(self, queue: str | None) -> Iterator[_Stored]:
-        """Every queue's letters merged, newest first, each queue read a page at a time."""
-        walks = [self._walk(name) for name in self._queues(queue)]
-        return heapq.merge(*walks, key=lambda stored: stored.dead_at, reverse=True)
+    def _claim_key(self, member: str) -> str:
+        return namespaced(self.prefix, "dlq", "claim", member)
 
-    def _walk(self, queue_name: str) -> Iterator[_Stored]:
-        key = self._key(queue_name)
-        for offset in itertools.count(0, PAGE):
-            page = self.client.zrevrange(key, offset, offset + PAGE - 1, withscores=True)
-            if not page:
-                return
-            bodies = self.client.hmget(key + ".msgs", [member for member, _ in page])
-            for (_, score), body in zip(page, bodies, strict=True):
-                message = _decode(body) if body is not None else None
-                if message is not None:  # None: removed since the page was read
-                    yield _Stored(queue_name, float(score) / 1000, message)
-            if len(page) < PAGE:
-                return
+    def _stored(self, queue: str | None) -> Iterator[StoredLetter]:
+        return newest_first(self.client, self.broker.namespace, self._queues(queue))
 
-    def _letter(self, stored: _Stored) -> DeadLetter:
+    def _letter(self, stored: StoredLetter) -> DeadLetter:
         message = stored.message
         return DeadLetter(
             message_id=message.message_id,
@@ -197,14 +190,14 @@ class DeadLetters:
         delivery = self.log.get(message.message_id)
         if delivery is not None and delivery.error:
             return delivery.error
-        return _last_line(message.options.get("traceback"))
+        return last_line(message.options.get("traceback"))
 
     # --- acting ---------------------------------------------------------------------------
 
     def _claimed(self, letter: DeadLetter) -> bool:
         """Claim the letter if it is still dead and nobody else is acting on it."""
         member = letter.message.options["redis_message_id"]
-        keys = [self._key(letter.queue_name), store.key("dlq", "claim", member)]
+        keys = [self._key(letter.queue_name), self._claim_key(member)]
         return bool(self._claim(keys=keys, args=[member, CLAIM_MS]))
 
     def _remove(self, letter: DeadLetter) -> None:
@@ -213,7 +206,7 @@ class DeadLetters:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.zrem(key, member)
             pipe.hdel(key + ".msgs", member)
-            pipe.delete(store.key("dlq", "claim", member))
+            pipe.delete(self._claim_key(member))
             pipe.execute()
 
     def _log_purged(self, message_id: str) -> None:
@@ -245,29 +238,3 @@ def _afresh(message: dramatiq.Message[Any], queue_name: str) -> dramatiq.Message
     """The email as it was first sent, on its own (not delayed) queue, its retries at 0."""
     options = {k: v for k, v in message.options.items() if k not in _ATTEMPT_OPTIONS}
     return dataclasses.replace(message, queue_name=queue_name, options={**options, "retries": 0})
-
-
-def _decode(body: bytes) -> dramatiq.Message[Any] | None:
-    try:
-        return dramatiq.Message.decode(body)
-    except DecodeError as err:
-        logger.warning("Skipped a dead letter that does not decode: %s", err)
-        return None
-
-
-def _last_line(traceback: object) -> str | None:
-    """The exception line a traceback ends with, e.g. ``SMTPServerDisconnected: ...``."""
-    if not isinstance(traceback, str):
-        return None
-    lines = [line.strip() for line in traceback.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
-
-
-# KEYS: the dead-letter set, the claim. ARGV: the letter's member, the claim's lifetime (ms).
-_CLAIM = """
-if redis.call('zscore', KEYS[1], ARGV[1])
-  and redis.call('set', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
-  return 1
-end
-return 0
-"""

@@ -82,10 +82,19 @@ class DeliveryLog(DeliverySearch):
         batch.execute()
 
     def settled_into(
-        self, batch: Batch, message_id: str, template: str, status: str, attempt: Attempt
+        self,
+        batch: Batch,
+        message_id: str,
+        template: str,
+        status: str,
+        attempt: Attempt,
+        *,
+        describe: dramatiq.Message[Any] | None = None,
     ) -> None:
-        """``settled`` as part of ``batch``."""
-        fields = {"backend": attempt.backend or "", "error": attempt.error or ""}
+        """``settled`` as part of ``batch``; ``describe``: the message, when no write so far
+        said what it is (a bulk message is logged first by the worker that takes it)."""
+        created, fields, indexes = _describe(describe) if describe else (None, {}, [])
+        fields.update(backend=attempt.backend or "", error=attempt.error or "")
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
         event = {"sent": "sent", "retrying": "failed", "dead": "dead"}.get(status, status)
@@ -93,21 +102,31 @@ class DeliveryLog(DeliverySearch):
             batch,
             message_id,
             status,
-            None,
+            created,
             fields,
+            indexes,
             attempt=attempt,
             counts={(event, attempt.backend, template): 1},
             latency_s=attempt.duration_s if status == "sent" else None,
         )
 
     def throttled_into(
-        self, batch: Batch, message_id: str, delay_ms: int, template: str, backend: str | None
+        self, batch: Batch, message: dramatiq.Message[Any], delay_ms: int, backend: str | None
     ) -> None:
         """The message was put back to wait for the rate limit or the provider."""
         attempt = Attempt(time.time(), "throttled", backend, error=f"put back for {delay_ms} ms")
-        counts = {("throttled", backend, template): 1}
+        counts = {("throttled", backend, template_of(message)): 1}
+        created, fields, indexes = _describe(message)
         self._add_event(
-            batch, message_id, "queued", None, {}, attempt=attempt, counts=counts, throttled=True
+            batch,
+            message.message_id,
+            "queued",
+            created,
+            fields,
+            indexes,
+            attempt=attempt,
+            counts=counts,
+            throttled=True,
         )
 
     def sending_args(self, message: dramatiq.Message[Any]) -> list[str | float | int]:

@@ -7,8 +7,9 @@ at once. Beside it, a sorted set ``mailer:notifications-unread:<user id>`` holds
 ids, so the badge count is one ``ZCARD``.
 
 Both stay bounded: each add trims the stream to the newest ``per_user`` and drops the trimmed
-ids from the unread set in the same Lua call, and both keys expire when a user has received
-nothing for ``idle_ttl_s`` (a notification is news, not an archive).
+ids from the unread set in the same Lua call (``lua/inbox_add.lua``), and both keys expire
+when a user has received nothing for ``idle_ttl_s`` (a notification is news, not an archive).
+Every key is under the store's prefix, ``mailer`` by default.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 import redis
 
 from mailer.errors import InvalidNotification
-from mailer.stores import keys as store
+from mailer.stores import lua
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 
 #: A user who has received nothing for this long loses their notifications, read or not.
 IDLE_TTL_S = 90 * 24 * 3600
@@ -33,29 +35,6 @@ STREAM_TOKEN_PURPOSE = "notification stream"
 KEY_TTL_S = 24 * 3600
 
 _ID = re.compile(r"\d{1,20}-\d{1,20}")
-
-# Add one notification, atomically: trim the stream to ARGV[1] entries (dropping the trimmed
-# ids from the unread set), append, mark unread, refresh both keys' idle expiry. With a dedupe
-# marker (KEYS[3]) already set, add nothing and return the id it holds.
-_ADD = """
-if KEYS[3] then
-    local earlier = redis.call('GET', KEYS[3])
-    if earlier then return earlier end
-end
-local cap = tonumber(ARGV[1])
-local excess = redis.call('XLEN', KEYS[1]) - cap + 1
-if excess > 0 then
-    for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
-        redis.call('ZREM', KEYS[2], entry[1])
-    end
-end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', cap, '*', unpack(ARGV, 4))
-redis.call('ZADD', KEYS[2], tonumber(string.match(id, '^%d+')), id)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-if KEYS[3] then redis.call('SET', KEYS[3], id, 'EX', ARGV[3]) end
-return id
-"""
 
 
 @dataclass(frozen=True)
@@ -95,12 +74,14 @@ class NotificationStore:
         per_user: int,
         key_ttl_s: int = KEY_TTL_S,
         idle_ttl_s: int = IDLE_TTL_S,
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.client = client
         self.per_user = per_user
         self.key_ttl_s = key_ttl_s
         self.idle_ttl_s = idle_ttl_s
-        self._add = client.register_script(_ADD)
+        self.prefix = prefix
+        self._add = client.register_script(lua.source("inbox_add"))
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -127,7 +108,7 @@ class NotificationStore:
         on the marker: a batch already done, or done meanwhile by a second delivery of the same
         message, writes nothing and returns False.
         """
-        marker = store.key("notification-batch", batch_key)
+        marker = namespaced(self.prefix, "notification-batch", batch_key)
         with self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(marker)
@@ -144,13 +125,13 @@ class NotificationStore:
 
     def mark_read(self, user_id: str, notification_id: str) -> bool:
         """False if it was read already, or is no longer kept."""
-        return bool(self.client.zrem(_unread_key(user_id), notification_id))
+        return bool(self.client.zrem(self._unread_key(user_id), notification_id))
 
     def mark_all_read(self, user_id: str) -> int:
         """How many were unread."""
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.zcard(_unread_key(user_id))
-            pipe.delete(_unread_key(user_id))
+            pipe.zcard(self._unread_key(user_id))
+            pipe.delete(self._unread_key(user_id))
             count, _ = pipe.execute()
         return int(count)
 
@@ -159,16 +140,18 @@ class NotificationStore:
     def page(self, user_id: str, *, limit: int, before: str | None = None) -> NotificationPage:
         """Up to ``limit`` notifications, newest first, older than the ``before`` id if given."""
         newest = "+" if before is None else f"({before}"
-        entries = self.client.xrevrange(_stream_key(user_id), newest, "-", count=limit + 1)
+        entries = self.client.xrevrange(self._stream_key(user_id), newest, "-", count=limit + 1)
         items = self._with_read(user_id, entries[:limit])
         return NotificationPage(items, items[-1].id if len(entries) > limit else None)
 
     def unread_count(self, user_id: str) -> int:
-        return int(self.client.zcard(_unread_key(user_id)))
+        return int(self.client.zcard(self._unread_key(user_id)))
 
     def since(self, user_id: str, last_id: str) -> list[Notification]:
         """Every notification still kept after ``last_id``, oldest first: what a stream missed."""
-        entries = self.client.xrange(_stream_key(user_id), f"({last_id}", "+", count=self.per_user)
+        entries = self.client.xrange(
+            self._stream_key(user_id), f"({last_id}", "+", count=self.per_user
+        )
         return self._with_read(user_id, entries)
 
     def wait(self, user_id: str, last_id: str, timeout_ms: int) -> list[Notification]:
@@ -176,13 +159,13 @@ class NotificationStore:
 
         The read blocks this client's connection: a stream gives each reader a client of its own.
         """
-        streams = {_stream_key(user_id): last_id}
+        streams = {self._stream_key(user_id): last_id}
         answer = self.client.xread(streams, count=self.per_user, block=max(1, timeout_ms))
         return self._with_read(user_id, answer[0][1]) if answer else []
 
     def last_id(self, user_id: str) -> str:
         """The newest notification's id, or ``0-0`` for a user without any: where "now" is."""
-        newest = self.client.xrevrange(_stream_key(user_id), "+", "-", count=1)
+        newest = self.client.xrevrange(self._stream_key(user_id), "+", "-", count=1)
         return _text(newest[0][0]) if newest else "0-0"
 
     # --- helpers ---------------------------------------------------------------------------
@@ -190,17 +173,28 @@ class NotificationStore:
     def _add_call(
         self, user_id: str, notification: Mapping[str, Any], key: str | None
     ) -> tuple[list[str], list[object]]:
-        keys = [_stream_key(user_id), _unread_key(user_id)]
+        keys = [self._stream_key(user_id), self._unread_key(user_id)]
         if key is not None:
-            keys.append(_dedupe_key(user_id, key))
+            keys.append(self._dedupe_key(user_id, key))
         fields = [item for pair in _fields(notification).items() for item in pair]
         return keys, [self.per_user, self.idle_ttl_s, self.key_ttl_s, *fields]
+
+    def _stream_key(self, user_id: str) -> str:
+        return namespaced(self.prefix, "notifications", user_id)
+
+    def _unread_key(self, user_id: str) -> str:
+        return namespaced(self.prefix, "notifications-unread", user_id)
+
+    def _dedupe_key(self, user_id: str, key: str) -> str:
+        # User ids and keys may both hold colons: the id's length keeps ("a", "b:c") apart
+        # from ("a:b", "c").
+        return namespaced(self.prefix, "notification-key", str(len(user_id)), user_id, key)
 
     def _with_read(self, user_id: str, entries: Sequence[Any]) -> list[Notification]:
         if not entries:
             return []
         ids = [_text(entry_id) for entry_id, _ in entries]
-        unread = self.client.zmscore(_unread_key(user_id), ids)
+        unread = self.client.zmscore(self._unread_key(user_id), ids)
         return [
             _notification(entry_id, fields, score is None)
             for entry_id, (_, fields), score in zip(ids, entries, unread, strict=True)
@@ -237,20 +231,6 @@ def _notification(entry_id: str, raw: Mapping[bytes, bytes], read: bool) -> Noti
         created_at=datetime.fromtimestamp(milliseconds / 1000, timezone.utc),
         read=read,
     )
-
-
-def _stream_key(user_id: str) -> str:
-    return store.key("notifications", user_id)
-
-
-def _unread_key(user_id: str) -> str:
-    return store.key("notifications-unread", user_id)
-
-
-def _dedupe_key(user_id: str, key: str) -> str:
-    # User ids and keys may both hold colons: the id's length keeps ("a", "b:c") apart from
-    # ("a:b", "c").
-    return store.key("notification-key", str(len(user_id)), user_id, key)
 
 
 def _text(value: object) -> str:

@@ -1,8 +1,10 @@
-"""mailer's own state in Redis, beside Dramatiq's queues: one client per process, one key scheme.
+"""mailer's key scheme in Redis: every key of mailer's own state begins with one prefix.
 
 Rate-limit windows, schedules, idempotency keys, send receipts and the failover circuit all
 live in the Redis the broker uses, so a deployment has one thing to run and back up, and
-every worker and web process on every host sees the same state.
+every worker and web process on every host sees the same state. The prefix keeps them apart
+from Dramatiq's keys; a store takes its prefix in its constructor (``DEFAULT_PREFIX`` unless
+told otherwise), so two deployments can share one Redis.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import redis
 
 from mailer import settings as mailer_settings
 
-PREFIX = "mailer"
+DEFAULT_PREFIX = "mailer"
 
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
@@ -22,8 +24,8 @@ _lock = threading.Lock()
 def client(redis_url: str | None = None) -> redis.Redis:
     """The process's client for ``redis_url`` (default: the configured one), made on first use.
 
-    redis-py's pool is thread-safe and reconnects after a fork, so one client serves every
-    thread of a worker process.
+    Kept for the callers that have yet to be handed a client; new code takes the client it is
+    given, or ``mailer.stores.redis_client(url)``.
     """
     url = redis_url or mailer_settings.current().redis_url
     with _lock:
@@ -32,6 +34,12 @@ def client(redis_url: str | None = None) -> redis.Redis:
         return _clients[url]
 
 
+def namespaced(prefix: str, *parts: str) -> str:
+    """A key under ``prefix``: ``namespaced("mailer", "schedule", "due")`` is
+    ``mailer:schedule:due``."""
+    return ":".join((prefix, *parts))
+
+
 def key(*parts: str) -> str:
-    """A key in mailer's namespace: ``key("schedule", "due")`` is ``mailer:schedule:due``."""
-    return ":".join((PREFIX, *parts))
+    """A key under the default prefix: ``key("schedule", "due")`` is ``mailer:schedule:due``."""
+    return namespaced(DEFAULT_PREFIX, *parts)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
+
+from mailer.stores import lua
 
 Arg = Any  # what redis-py sends as an argument: str, bytes, int or float
 
@@ -26,15 +27,27 @@ class Script:
     """One Lua script, made of the named files of ``mailer/stores/lua/`` in order."""
 
     def __init__(self, *files: str) -> None:
-        folder = resources.files("mailer.stores.lua")
-        self.source = "\n".join(folder.joinpath(name).read_text("utf-8") for name in files)
+        self.source = "\n".join(lua.source(name.removesuffix(".lua")) for name in files)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        _EVERY_SCRIPT.append(self)
 
     def __call__(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return client.eval(self.source, len(keys), *keys, *args)
+
+
+_EVERY_SCRIPT: list[Script] = []
+
+
+def preload(client: redis.Redis) -> None:
+    """Send every script to Redis once, so no email pays for a script's first use; a Redis
+    that restarts later is sent them again as they are used."""
+    with client.pipeline(transaction=False) as pipe:
+        for script in _EVERY_SCRIPT:
+            pipe.script_load(script.source)
+        pipe.execute()
 
 
 class Batch:

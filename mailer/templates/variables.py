@@ -3,7 +3,8 @@
 Jinja's ``meta.find_undeclared_variables`` lists every free name, including ones a template
 only reads under a guard (``x | default(...)``, ``x is defined``) and ones a child template
 imports above its blocks. Calling those required would refuse valid sends, so this module
-narrows the list to names read unguarded at least once.
+narrows the list to names read unguarded at least once. Previews fill each needed variable a
+sample lacks with a ``placeholder``.
 """
 
 from __future__ import annotations
@@ -60,3 +61,12 @@ def _guarded(node: nodes.Node) -> str | None:
     else:
         return None
     return node.node.name if guard and isinstance(node.node, nodes.Name) else None
+
+
+def placeholder(variable: str) -> str:
+    """A sample value of the right shape for a variable named in the usual way."""
+    if variable.endswith("_url"):
+        return f"https://example.com/{variable.removesuffix('_url')}"
+    if variable.endswith("_at"):
+        return "2026-12-01T10:30:00+00:00"
+    return f"Sample {variable.replace('_', ' ')}"

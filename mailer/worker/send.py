@@ -11,6 +11,7 @@ would log and ignore.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -30,6 +31,7 @@ from mailer.errors import MailerError, Throttled
 from mailer.settings import Settings
 from mailer.stores import Stores
 from mailer.stores.receipts import Receipt
+from mailer.stores.scripts import preload
 from mailer.stores.send_gate import Gate, Recipients, SendGate
 from mailer.stores.suppression import normalise
 from mailer.templates import Templates
@@ -86,6 +88,8 @@ class Sender:
             stores.delivery_log,
         )
         self.settle = Settle(stores)
+        with contextlib.suppress(redis.RedisError):  # down now: each script loads on first use
+            preload(stores.client)
 
     def send(self, job: Job) -> Receipt:
         """Send ``job``'s email once, or raise what Dramatiq should do with its message."""

@@ -61,7 +61,7 @@ class Settle:
             attempt = Attempt(
                 time.time(), "sent", gate.backend, provider_id, duration_s=_duration_s()
             )
-            self._log(batch, job, "sent", attempt)
+            self._log(batch, job, "sent", attempt, described=gate.verdict == "go")
             self.stores.failover.succeeded_into(batch, gate.backend)
             return receipt
 
@@ -80,7 +80,8 @@ class Settle:
             attempt = Attempt(
                 time.time(), "failed", gate.backend, error=text, duration_s=_duration_s()
             )
-            self._log(batch, job, "dead" if final else "retrying", attempt)
+            status = "dead" if final else "retrying"
+            self._log(batch, job, status, attempt, described=gate.verdict == "go")
             retries = retries_after(job.message, job.actor_options, error)
             failure = Failure(
                 job.message.message_id,
@@ -107,7 +108,8 @@ class Settle:
 
         def write(batch: Batch) -> None:
             self.stores.receipts.release_into(batch, job.message.message_id, gate.token)
-            self._log(batch, job, "suppressed", Attempt(time.time(), "suppressed", error=note))
+            attempt = Attempt(time.time(), "suppressed", error=note)
+            self._log(batch, job, "suppressed", attempt, described=False)
 
         self._write(job, write)
 
@@ -116,9 +118,7 @@ class Settle:
 
         def write(batch: Batch) -> None:
             self._release(batch, job, gate)
-            self.stores.delivery_log.throttled_into(
-                batch, job.message.message_id, delay_ms, job.template, gate.backend
-            )
+            self.stores.delivery_log.throttled_into(batch, job.message, delay_ms, gate.backend)
 
         self._write(job, write)
 
@@ -129,9 +129,17 @@ class Settle:
     def _release_slot(self, batch: Batch, gate: Gate) -> None:
         self.stores.rate_limiter.release_into(batch, self.buckets(gate), gate.token)
 
-    def _log(self, batch: Batch, job: Job, status: str, attempt: Attempt) -> None:
+    def _log(
+        self, batch: Batch, job: Job, status: str, attempt: Attempt, *, described: bool
+    ) -> None:
+        """``described``: the gate wrote ``sending`` with the message's description."""
         self.stores.delivery_log.settled_into(
-            batch, job.message.message_id, job.template, status, attempt
+            batch,
+            job.message.message_id,
+            job.template,
+            status,
+            attempt,
+            describe=None if described else job.message,
         )
 
     def _report(self, batch: Batch, gate: Gate, error: MailerError) -> None:

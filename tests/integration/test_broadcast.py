@@ -11,7 +11,7 @@ import pytest
 
 from mailer import settings
 from mailer.settings import Settings
-from mailer.stores import keys as store
+from mailer.stores import keys, redis_client
 from tests.support.users import COUNT_VARIABLE
 from tests.support.worker import WorkerProcess, wait_until
 
@@ -41,9 +41,9 @@ def broadcast_settings() -> Iterator[Settings]:
 
 def counts(user_ids: list[str]) -> list[int]:
     """How many notifications each user has, in one round trip."""
-    with store.client().pipeline(transaction=False) as pipe:
+    with redis_client(settings.current().redis_url).pipeline(transaction=False) as pipe:
         for user_id in user_ids:
-            pipe.xlen(store.key("notifications", user_id))
+            pipe.xlen(keys.key("notifications", user_id))
         return [int(count) for count in pipe.execute()]
 
 

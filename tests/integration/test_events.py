@@ -12,9 +12,9 @@ from pathlib import Path
 import dramatiq
 import pytest
 
-from mailer import scheduled_email
+from mailer import scheduled_email, settings, stores
 from mailer.api import inbox
-from mailer.stores import keys as store
+from mailer.stores import keys, redis_client
 from mailer.stores.dead_letters import DeadLetters
 from tests.support.smtp_server import smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until
@@ -66,9 +66,10 @@ def test_a_subscriber_that_fails_for_good_does_not_stop_the_other(start_worker):
     env = {"MAILER_EVENT_MODULES": "tests.support.app_events"}
     worker = start_worker(env)
     event_id = publish_from_another_process(env, "order.paid", {"order": 7})
-    client = store.client()
-    recorded = store.key("test", "payments")
-    dead = DeadLetters(dramatiq.get_broker())
+    client = redis_client(settings.current().redis_url)
+    recorded = keys.key("test", "payments")
+    delivery_log = stores.for_settings(settings.current()).delivery_log
+    dead = DeadLetters(dramatiq.get_broker(), log=delivery_log)
     assert wait_until(lambda: client.llen(recorded) and dead.count(), 20), worker.log
     [letter] = dead.list()
     assert letter.message.actor_name == "on_order_paid__email_invoice"

@@ -45,8 +45,8 @@ def broker(mailer_settings: Settings, redis_url: str) -> Iterator[RedisBroker]:
 
 
 @pytest.fixture
-def dead(broker: RedisBroker) -> DeadLetters:
-    return DeadLetters(broker)
+def dead(broker: RedisBroker, log: DeliveryLog) -> DeadLetters:
+    return DeadLetters(broker, log=log)
 
 
 @pytest.fixture
@@ -210,13 +210,13 @@ def test_a_letter_that_died_on_the_delay_queue_goes_back_on_its_own_queue_now(br
 
 def test_a_letter_is_requeued_once_however_many_ask_at_once(broker, log):
     bury(broker, email(), NOW)
-    seen = DeadLetters(broker).list()  # each asker read the list before any of them acted
+    seen = DeadLetters(broker, log=log).list()  # each asker read the list before any of them acted
     start = threading.Barrier(8)
     results: list[int] = []
 
     def ask() -> None:
         start.wait()
-        results.append(DeadLetters(broker).requeue(seen))
+        results.append(DeadLetters(broker, log=log).requeue(seen))
 
     askers = [threading.Thread(target=ask) for _ in range(8)]
     for asker in askers:
@@ -225,7 +225,7 @@ def test_a_letter_is_requeued_once_however_many_ask_at_once(broker, log):
         asker.join()
     assert sorted(results) == [0] * 7 + [1]
     assert len(queued(broker, "mailer_high")) == 1
-    assert DeadLetters(broker).purge(seen) == 0  # gone: nothing left to purge
+    assert DeadLetters(broker, log=log).purge(seen) == 0  # gone: nothing left to purge
 
 
 def test_a_purged_letter_is_gone_and_the_log_calls_the_email_failed(broker, dead, log):

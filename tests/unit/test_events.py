@@ -164,10 +164,10 @@ def flows_on(mailer_settings: Settings, stub_broker) -> Settings:
 
 @pytest.fixture
 def clean_inboxes(mailer_settings: Settings) -> None:
-    from mailer.stores import keys as store
+    from mailer.stores import keys, redis_client
 
-    client = store.client()
-    for key in client.scan_iter(match=store.key("notifications", "*")):
+    client = redis_client(settings.current().redis_url)
+    for key in client.scan_iter(match=keys.key("notifications", "*")):
         client.delete(key)
 
 

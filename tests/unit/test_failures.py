@@ -15,10 +15,11 @@ import redis
 
 from mailer import send_email, settings
 from mailer.actors import digest
+from mailer.actors.digest_text import digest_context
 from mailer.backends import memory
 from mailer.errors import PermanentSendError, TransientSendError
 from mailer.settings import Settings
-from mailer.stores.failure_log import Failure, FailureLog, digest_context
+from mailer.stores.failure_log import Failure, FailureLog
 from mailer.templates import BUNDLED_DIR, Templates
 
 from .conftest import dead_letters, drain

@@ -31,7 +31,7 @@ from mailer.errors import (
 from mailer.priorities import LEVELS
 from mailer.settings import Settings
 from mailer.signing import signer_for
-from mailer.stores import keys as store
+from mailer.stores import keys, redis_client
 from mailer.stores.inbox import STREAM_TOKEN_PURPOSE, NotificationStore
 from mailer.web.notification_stream import STREAM_PATH, stream_app
 
@@ -54,9 +54,9 @@ def inbox_settings(mailer_settings: Settings) -> Iterator[Settings]:
         users_source="tests.support.users:all_user_ids",
     )
     settings.configure(configured)
-    _forget_notifications(store.client())
+    _forget_notifications(suite_client())
     yield configured
-    _forget_notifications(store.client())
+    _forget_notifications(suite_client())
 
 
 def _forget_notifications(client: redis.Redis) -> None:
@@ -64,8 +64,12 @@ def _forget_notifications(client: redis.Redis) -> None:
         client.delete(name)
 
 
+def suite_client() -> redis.Redis:
+    return redis_client(settings.current().redis_url)
+
+
 def stream_exists(user_id: str) -> bool:
-    return bool(store.client().exists(store.key("notifications", user_id)))
+    return bool(suite_client().exists(keys.key("notifications", user_id)))
 
 
 def titles(user_id: str, limit: int = CAP) -> list[str]:
@@ -159,7 +163,7 @@ def test_each_user_keeps_only_the_newest_and_the_trimmed_ones_leave_the_unread_c
 
     assert titles("ann", limit=50) == [f"n{number}" for number in range(CAP + 2, 2, -1)]
     assert inbox.unread_count("ann") == CAP
-    assert store.client().zcard(store.key("notifications-unread", "ann")) == CAP
+    assert suite_client().zcard(keys.key("notifications-unread", "ann")) == CAP
 
 
 def test_read_state_per_notification_and_all_at_once(inbox_settings):
@@ -185,9 +189,27 @@ def test_a_read_notification_trimmed_later_leaves_the_count_right(inbox_settings
     assert inbox.mark_read("ann", oldest) is False
 
 
+def test_an_inbox_under_another_prefix_keeps_its_own_keys(mailer_settings):
+    client = suite_client()
+    other = NotificationStore(client, per_user=5, prefix="other-app")
+    try:
+        first = other.add("ann", {"title": "hi", "kind": "info"}, key="k")
+        assert other.add("ann", {"title": "hi", "kind": "info"}, key="k") == first
+        assert other.unread_count("ann") == 1
+        assert sorted(client.keys("other-app:*")) == [
+            b"other-app:notification-key:3:ann:k",
+            b"other-app:notifications-unread:ann",
+            b"other-app:notifications:ann",
+        ]
+        assert not stream_exists("ann")
+    finally:
+        for name in client.scan_iter(match="other-app:*"):
+            client.delete(name)
+
+
 def test_pages_run_newest_first_with_a_cursor_until_none_is_left(mailer_settings):
-    notifications = NotificationStore(store.client(), per_user=100)
-    _forget_notifications(store.client())
+    notifications = NotificationStore(suite_client(), per_user=100)
+    _forget_notifications(suite_client())
     made = [notifications.add("ann", {"title": f"n{i}", "kind": "info"}) for i in range(12)]
 
     pages, cursor = [], None
@@ -281,10 +303,10 @@ def test_a_broadcast_to_given_users_goes_in_batches_of_a_thousand(
     finally:
         worker.stop()
 
-    client = store.client()
+    client = suite_client()
     with client.pipeline(transaction=False) as pipe:
         for number in range(2_500):
-            pipe.xlen(store.key("notifications", f"member-{number}"))
+            pipe.xlen(keys.key("notifications", f"member-{number}"))
         assert set(pipe.execute()) == {1}
     assert titles("member-1999") == ["Maintenance tonight"]
 

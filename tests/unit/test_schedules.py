@@ -22,7 +22,7 @@ from mailer.envelope import Email
 from mailer.errors import InvalidKey, InvalidSendTime
 from mailer.priorities import LEVELS
 from mailer.settings import Settings
-from mailer.stores import keys as store
+from mailer.stores.keys import key as redis_key
 from mailer.stores.schedules import ScheduledEmail, ScheduleStore
 
 HOUR = timedelta(hours=1)
@@ -38,7 +38,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def _clear(client: redis.Redis) -> None:
-    client.delete(*(store.key("schedule", name) for name in ("due", "entries", "keys")))
+    client.delete(*(redis_key("schedule", name) for name in ("due", "entries", "keys")))
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def schedules(client: redis.Redis) -> ScheduleStore:
 def on_suite_redis(
     mailer_settings: Settings, redis_url: str, client: redis.Redis
 ) -> Iterator[Settings]:
-    """The unit settings on the suite's Redis, for what reaches it through ``store.client()``."""
+    """The unit settings on the suite's Redis, for what finds Redis through the settings."""
     configured = dataclasses.replace(mailer_settings, redis_url=redis_url)
     settings.configure(configured)
     yield configured
@@ -191,6 +191,19 @@ def test_complete_removes_the_fired_entry(schedules):
     assert schedules.list(prefix="due") == []
 
 
+def test_a_store_under_another_prefix_keeps_its_own_schedule(client, schedules):
+    other = ScheduleStore(client, prefix="other-app")
+    try:
+        other.put("due", now() - timedelta(seconds=1), welcome())
+        assert schedules.get("due") is None
+        assert client.zcard("other-app:schedule:due") == 1
+        [entry] = other.claim_due(limit=10, lease_s=60)
+        other.complete(entry)
+        assert other.count() == 0
+    finally:
+        client.delete(*(f"other-app:schedule:{name}" for name in ("due", "entries", "keys")))
+
+
 def test_complete_keeps_an_entry_rescheduled_with_a_new_message(schedules):
     schedules.put("due", now() - timedelta(seconds=1), welcome())
     [entry] = schedules.claim_due(limit=10, lease_s=60)
@@ -275,8 +288,8 @@ def test_fire_due_stops_when_its_time_budget_is_spent(stub_broker, schedules):
 def test_an_undecodable_entry_is_skipped_without_holding_up_the_others(
     stub_broker, client, schedules, caplog
 ):
-    client.hset(store.key("schedule", "entries"), "damaged", b"{not json")
-    client.zadd(store.key("schedule", "due"), {"damaged": 0})
+    client.hset(redis_key("schedule", "entries"), "damaged", b"{not json")
+    client.zadd(redis_key("schedule", "due"), {"damaged": 0})
     schedules.put("fine", now() - timedelta(seconds=1), welcome())
     assert schedules.fire_due(stub_broker.enqueue) == 1
     assert "Schedule entry 'damaged' cannot be decoded" in caplog.text

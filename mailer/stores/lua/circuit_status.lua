@@ -1,4 +1,4 @@
--- Composed after now.lua. KEYS: state.
+-- Composed after now.lua. KEYS: state. No ARGV.
 -- Returns {now ms, failures, open until ms, last error}.
 local open_until_ms = tonumber(redis.call('HGET', KEYS[1], 'open_until_ms') or '0')
 local failures = redis.call('HGET', KEYS[1], 'failures') or '0'

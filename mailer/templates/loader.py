@@ -1,0 +1,62 @@
+"""Where email types are found: folders searched in order, a type's own files from one folder.
+
+A type is a folder holding ``subject.txt`` and ``body.html`` (``body.txt`` optional). Folders
+are searched in order, the app's own first and the bundled one last, so an app overrides a
+bundled type or adds one by shipping a folder; shared files (``base.html``) resolve in order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader
+
+from mailer.errors import InvalidTemplateName
+
+# A plain folder name: no separators, no dots, so no name can leave the templates folder.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+#: A type's own files; the first two are what make a folder a type.
+OWN_FILES = ("subject.txt", "body.html", "body.txt")
+# A wheel force-includes templates/ in the package as _templates; a checkout has it beside.
+_PACKAGE_DIR = Path(__file__).parents[1]
+_INSTALLED_DIR = _PACKAGE_DIR / "_templates"
+BUNDLED_DIR = _INSTALLED_DIR if _INSTALLED_DIR.is_dir() else _PACKAGE_DIR.parent / "templates"
+
+
+class TypeLoader(FileSystemLoader):
+    """Loads a type's own files from the one folder holding the type, shared ones in order.
+
+    Searching file by file would send an app that overrides ``welcome/body.html`` alone the
+    bundled ``welcome/body.txt``: text that no longer matches its HTML.
+    """
+
+    def __init__(self, directories: tuple[Path, ...]) -> None:
+        super().__init__(list(directories))
+        self.directories = directories
+
+    def owner(self, name: str) -> Path | None:
+        """The first folder holding type ``name``: its ``subject.txt`` and ``body.html``."""
+        for directory in self.directories:
+            if all((directory / name / file).is_file() for file in OWN_FILES[:2]):
+                return directory
+        return None
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        folder, slash, _ = template.partition("/")
+        owner = self.owner(folder) if slash and NAME.fullmatch(folder) else None
+        if owner is None:
+            return super().get_source(environment, template)
+        return FileSystemLoader(owner).get_source(environment, template)
+
+
+def valid_name(name: object) -> str:
+    """``name`` if it is a plain folder name; ``InvalidTemplateName`` otherwise."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise InvalidTemplateName(
+            "template", f"{name!r:.60} is not a plain folder name (letters, digits, _ and -)"
+        )
+    return name
