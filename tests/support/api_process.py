@@ -10,6 +10,7 @@ JSON-decoded; the calls travel as JSON on stdin (``python -m tests.support.api_p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -54,9 +55,7 @@ def _jsonable(value: Any) -> Any:
     """Results as plain data: a dataclass (a ``Delivery``) as its fields."""
     if isinstance(value, list):
         return [_jsonable(item) for item in value]
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return json.loads(json.dumps(dataclasses.asdict(value), default=str))
     return value
 
