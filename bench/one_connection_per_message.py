@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 from dramatiq import Middleware
 
-from mailer.worker.send import close_thread_backends
+from mailer.worker.thread_backends import close_thread_backends
 
 
 class OneConnectionPerMessage(Middleware):

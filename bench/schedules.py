@@ -62,11 +62,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
+    from mailer import settings, stores
     from mailer.actors import broker
-    from mailer.stores import keys as store
-    from mailer.stores.schedules import ScheduleStore
 
-    schedules = ScheduleStore(store.client())
+    schedules = stores.for_settings(settings.current()).schedules
     _refuse_a_live_schedule(server, schedules)
     messages = _messages(args.n)
     print(f"schedules: fire_due of {args.n:,} due entries (batches of {args.batch}) against")

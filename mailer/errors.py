@@ -6,6 +6,7 @@ to the dead-letter queue at once because retrying cannot help::
 
     MailerError
     ├── ConfigurationError           a setting from the environment is missing or wrong
+    ├── BrokerUnavailable            Redis is down, unreachable or loading its dataset
     ├── ValidationError (ValueError) bad input at the call site; nothing was queued
     │   ├── InvalidAddress
     │   ├── InvalidHeader
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 __all__ = [
     "AttachmentTooLarge",
+    "BrokerUnavailable",
     "ConfigurationError",
     "InvalidAddress",
     "InvalidAttachment",
@@ -73,6 +75,22 @@ class ConfigurationError(MailerError):
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
         super().__init__(f"{variable}: {problem}")
+
+
+class BrokerUnavailable(MailerError):
+    """Redis refused the connection, timed out, or is still loading its dataset after a restart.
+
+    A single send, schedule, publish or notification was not queued; call again once Redis is
+    back. ``send_bulk`` and ``broadcast`` may have queued the batches before the failure: a
+    ``send_bulk`` run again with the same ``key`` mails nobody twice. The redis-py error is the
+    ``__cause__``; ``url`` is the Redis URL with its password masked, so the message can go to
+    a log as it is.
+    """
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url = url
+        self.problem = problem
+        super().__init__(f"Redis at {url} is unavailable: {problem}")
 
 
 class ValidationError(MailerError, ValueError):

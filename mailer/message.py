@@ -19,6 +19,8 @@ import functools
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
@@ -57,6 +59,28 @@ def context_of(message: dramatiq.Message[Any] | MessageProxy) -> dict[str, Any]:
 def recipients_of(message: dramatiq.Message[Any] | MessageProxy) -> list[str]:
     """The envelope's ``To``: what an operator recognises the email by."""
     return [str(address) for address in envelope_of(message).get("to", [])]
+
+
+@dataclass(frozen=True)
+class Event:
+    """What ``publish`` sends each subscriber: the one argument of its actor, as JSON."""
+
+    id: str
+    topic: str
+    payload: Mapping[str, Any]
+    published_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "topic": self.topic,
+            "payload": dict(self.payload),
+            "published_at": self.published_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        return cls(data["id"], data["topic"], data["payload"], float(data["published_at"]))
 
 
 def sends_email(broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> bool:

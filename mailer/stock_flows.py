@@ -25,11 +25,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from mailer import settings
-from mailer.actors.events import Event, subscribe
+from mailer.actors.events import subscribe
 from mailer.api import bulk, inbox
-from mailer.api import email as api
+from mailer.api.email import send_email
+from mailer.api.schedules import schedule_email
 from mailer.app_sources import load_source
 from mailer.errors import ConfigurationError, InvalidPayload
+from mailer.message import Event
 
 REMINDER_BEFORE = timedelta(hours=24)
 # Payload fields that address the email rather than fill its template.
@@ -38,7 +40,7 @@ _ENVELOPE_FIELDS = frozenset({"email", "user_id", "staff_user_ids", "appointment
 
 def send_welcome_email(event: Event) -> None:
     """The welcome email to the new user."""
-    api.send_email(
+    send_email(
         "welcome",
         to=event.payload["email"],
         context=_context(event, name=_name(event.payload)),
@@ -59,7 +61,7 @@ def notify_admins_of_new_user(event: Event) -> None:
 
 def send_appointment_confirmation(event: Event) -> None:
     """The confirmation email to the customer."""
-    api.send_email(
+    send_email(
         "appointment_confirmation",
         to=event.payload["email"],
         context=_context(event),
@@ -74,7 +76,7 @@ def schedule_appointment_reminder(event: Event) -> None:
         return
     key = f"appointment:{event.payload['appointment_id']}:reminder"
     context = {k: v for k, v in _context(event).items() if k != "duration"}
-    api.schedule_email(
+    schedule_email(
         "appointment_reminder", to=event.payload["email"], context=context, at=at, key=key
     )
 

@@ -40,6 +40,7 @@ from mailer.errors import (
     RenderError,
     ValidationError,
 )
+from mailer.message import Event
 from mailer.priorities import LEVELS
 
 #: ``user.registered``, ``post.published``: lower-case words joined by dots.
@@ -49,26 +50,6 @@ MAX_TOPIC_LENGTH = 100
 _NEVER_RETRIED: tuple[type[BaseException], ...] = (PermanentSendError, RenderError, ValidationError)
 
 Handler = TypeVar("Handler", bound=Callable[["Event"], None])
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    topic: str
-    payload: Mapping[str, Any]
-    published_at: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "topic": self.topic,
-            "payload": dict(self.payload),
-            "published_at": self.published_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Event:
-        return cls(data["id"], data["topic"], data["payload"], float(data["published_at"]))
 
 
 @dataclass(frozen=True)

@@ -87,11 +87,6 @@ def inbox_for(config: Settings) -> NotificationStore:
     return stores.for_settings(config).inbox
 
 
-def notification_store() -> NotificationStore:
-    """``inbox_for`` the process's settings, for the callers that do not pass them yet."""
-    return inbox_for(settings.current())
-
-
 def _batches(user_ids: Iterable[object], skip_invalid: bool) -> Iterator[list[str]]:
     batch: list[str] = []
     for position, user_id in enumerate(user_ids):

@@ -28,39 +28,39 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
 from mailer import settings as mailer_settings
-from mailer.actors import emails
 from mailer.addresses import addr_spec, parse_address
+from mailer.api.bulk_recipients import (
+    Recipient,
+    Rejection,
+    Rejections,
+    check_recipients,
+    recipient,
+)
 from mailer.api.email import check_context, email_message
+from mailer.api.redis_errors import maps_broker_errors
 from mailer.argument_checks import check_key
 from mailer.envelope import Email, check_headers
-from mailer.errors import InvalidAddress, ValidationError
+from mailer.errors import ValidationError
 from mailer.message import MessageParts, uuid5
 from mailer.priorities import Priority, parse_priority
+from mailer.settings import Settings
 from mailer.stores.batch_enqueue import Encoded, enqueuer
 from mailer.templates import Templates, for_settings
+
+if TYPE_CHECKING:
+    from mailer.actors.emails import EmailType
 
 logger = logging.getLogger(__name__)
 
 #: Messages per Redis round trip: big enough that the round trips cost nothing next to the
 #: messages, small enough that a batch's pipeline stays around a megabyte.
 BATCH_SIZE = 1_000
-#: Rejected recipients kept in ``BulkResult.rejected_samples``; the rest are only counted.
-MAX_REJECTED_SAMPLES = 100
 _IDS = uuid.uuid5(uuid.NAMESPACE_URL, "mailer:bulk")  # the namespace of key-derived ids
-_SHOWN_CHARS = 254  # of a rejected recipient, as long as the longest valid address
-
-Recipient = str | Mapping[str, Any] | tuple[str, Mapping[str, Any]]
-
-
-class Rejection(NamedTuple):
-    position: int  # in ``recipients``, from 0
-    address: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class BulkResult:
     rejected_samples: list[Rejection] = field(default_factory=list)
 
 
+@maps_broker_errors
 def send_bulk(
     template: str,
     recipients: Iterable[Recipient],
@@ -93,10 +94,10 @@ def send_bulk(
     ``recipients`` is wrong. ``progress(done)`` is called after each batch with the number of
     recipients read so far. See the module's docstring for ``key``.
     """
-    plan = _plan(template, context, key, priority, from_email, headers)
-    _check_recipients(recipients)
+    plan = _plan(mailer_settings.current(), template, context, key, priority, from_email, headers)
+    check_recipients(recipients)
     enqueue = enqueuer(dramatiq.get_broker())
-    queued, rejections = 0, _Rejections()
+    queued, rejections = 0, Rejections()
     try:
         for batch, done in _batches(plan, recipients, rejections):
             enqueue(batch)
@@ -111,17 +112,6 @@ def send_bulk(
     return BulkResult(plan.bulk_id, queued, rejections.count, rejections.samples)
 
 
-def _check_recipients(recipients: object) -> None:
-    """One address or one mapping passed for the iterable would be read a character or a key
-    at a time, every one of them rejected: refuse it as the mistake it is."""
-    if isinstance(recipients, (str, bytes, Mapping)) or not isinstance(recipients, Iterable):
-        raise InvalidAddress(
-            "recipients",
-            "must be an iterable of recipients (a list, a generator), "
-            f"not {type(recipients).__name__}",
-        )
-
-
 @dataclass(frozen=True)
 class _Plan:
     """What every message of the bulk shares, checked before the first one is built.
@@ -133,7 +123,7 @@ class _Plan:
 
     template: str
     templates: Templates
-    declared: emails.EmailType
+    declared: EmailType
     level: Priority
     context: dict[str, Any]
     needs: frozenset[str]  # template variables the shared context lacks
@@ -142,9 +132,9 @@ class _Plan:
     bulk_id: str
     run: str = field(default_factory=lambda: uuid.uuid4().hex)  # redis ids unique per call
 
-    def encode(self, recipient: object, position: int, now_ms: int) -> Encoded:
+    def encode(self, person: object, position: int, now_ms: int) -> Encoded:
         """The recipient's message; a ``ValidationError`` if they cannot have one."""
-        address, own = _recipient(recipient)
+        address, own = recipient(person)
         to = parse_address(address, "to")
         context = self.context
         if own:
@@ -162,6 +152,7 @@ class _Plan:
 
 
 def _plan(
+    settings: Settings,
     template: str,
     context: object,
     key: str | None,
@@ -169,8 +160,10 @@ def _plan(
     from_email: str | None,
     headers: object,
 ) -> _Plan:
+    from mailer.actors import emails
+
     checked_key = None if key is None else check_key(key, "key")
-    templates = for_settings(mailer_settings.current())
+    templates = for_settings(settings)
     templates.required_variables(template)  # refuses a malformed or unknown name
     declared = emails.lookup(template)
     level = parse_priority(priority)
@@ -196,55 +189,18 @@ def _plan(
     )
 
 
-def _recipient(recipient: object) -> tuple[object, Mapping[str, Any]]:
-    """The address and the recipient's own context, whichever of the three forms they take."""
-    if isinstance(recipient, str):
-        return recipient, {}
-    if isinstance(recipient, Mapping):
-        if "email" not in recipient:
-            raise InvalidAddress("email", "the recipient has no 'email' field")
-        return recipient["email"], {k: v for k, v in recipient.items() if k != "email"}
-    if isinstance(recipient, tuple) and len(recipient) == 2 and isinstance(recipient[1], Mapping):
-        return recipient[0], recipient[1]
-    raise InvalidAddress(
-        "recipients",
-        "expected an address, a mapping with an 'email' field or an (address, context) pair,"
-        f" got {type(recipient).__name__}",
-    )
-
-
-class _Rejections:
-    def __init__(self) -> None:
-        self.count = 0
-        self.samples: list[Rejection] = []
-
-    def add(self, position: int, recipient: object, err: ValidationError) -> None:
-        self.count += 1
-        if len(self.samples) < MAX_REJECTED_SAMPLES:
-            self.samples.append(Rejection(position, _shown(recipient), str(err)))
-
-
-def _shown(recipient: object) -> str:
-    address = recipient
-    if isinstance(recipient, Mapping):
-        address = recipient.get("email")
-    elif isinstance(recipient, tuple) and recipient:
-        address = recipient[0]
-    return (address if isinstance(address, str) else repr(address))[:_SHOWN_CHARS]
-
-
 def _batches(
-    plan: _Plan, recipients: Iterable[object], rejections: _Rejections
+    plan: _Plan, recipients: Iterable[object], rejections: Rejections
 ) -> Iterator[tuple[list[Encoded], int]]:
     """``(messages, recipients read so far)`` every ``BATCH_SIZE`` recipients, and at the end."""
     batch: list[Encoded] = []
     read = 0
     now_ms = int(time.time() * 1000)
-    for read, recipient in enumerate(recipients, 1):
+    for read, person in enumerate(recipients, 1):
         try:
-            batch.append(plan.encode(recipient, read, now_ms))
+            batch.append(plan.encode(person, read, now_ms))
         except ValidationError as err:
-            rejections.add(read - 1, recipient, err)
+            rejections.add(read - 1, person, err)
         if read % BATCH_SIZE == 0:
             yield batch, read
             batch = []

@@ -1,4 +1,5 @@
-"""``publish``: an event, checked in the caller's process, then one message per subscriber.
+"""``publish``: an event, checked in the caller's process, then one message per subscriber;
+``subscribe``: what a worker does with it.
 
 The caller learns at once of a topic nobody listens to (usually a typo, or a ready flow not
 switched on in ``MAILER_FLOWS``) and of a payload that is not JSON or lacks what a
@@ -11,33 +12,43 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import dramatiq
 
 from mailer import settings as mailer_settings
-from mailer.actors.events import Event, check_topic, load_event_modules, subscribers
+from mailer import stores
+from mailer.api.redis_errors import maps_broker_errors
 from mailer.argument_checks import check_json_object, check_key
 from mailer.errors import InvalidPayload, UnknownTopic
-from mailer.stores import keys as store
+from mailer.message import Event
+from mailer.settings import Settings
 from mailer.stores.batch_enqueue import enqueue_all
-from mailer.stores.idempotency_keys import IdempotencyKeys
+
+Handler = TypeVar("Handler", bound=Callable[[Event], None])
 
 logger = logging.getLogger(__name__)
 
 #: A payload travels inside a message per subscriber; bulky data belongs in the app's database.
 MAX_PAYLOAD_BYTES = 64 * 1024
+#: The topics ``mailer.stock_flows`` has a ready flow for, kept here as data: that module sits
+#: above this one and subscribes when imported, and a hint must not switch flows on.
+READY_FLOW_TOPICS = frozenset({"user.registered", "appointment.created", "post.published"})
 
 
+@maps_broker_errors
 def publish(topic: str, payload: Mapping[str, Any] | None = None, *, key: str | None = None) -> str:
     """Publish ``payload`` to every subscriber of ``topic``; returns the event's id.
 
     Raises ``UnknownTopic`` when nobody subscribes (unless ``MAILER_UNKNOWN_TOPICS=ignore``,
     which logs it instead) and ``InvalidPayload`` for a payload that is not a JSON object.
     A second call with the same ``key`` within ``MAILER_IDEMPOTENCY_TTL`` publishes nothing
-    and returns the first event's id.
+    and returns the first event's id. Raises ``BrokerUnavailable`` when Redis is down or loading.
     """
+    from mailer.actors.events import check_topic, load_event_modules, subscribers
+
+    settings = mailer_settings.current()
     check_topic(topic)
     checked = check_json_object(payload, "payload", InvalidPayload, max_chars=MAX_PAYLOAD_BYTES)
     load_event_modules()
@@ -46,16 +57,50 @@ def publish(topic: str, payload: Mapping[str, Any] | None = None, *, key: str | 
         subscriber.check(checked)
     event = Event(uuid.uuid4().hex, topic, checked, time.time())
     if not listening:
-        return _nobody_listens(event)
+        return _nobody_listens(settings, event)
     messages = [subscriber.actor.message(event.to_json()) for subscriber in listening]
     if key is None:
         enqueue_all(dramatiq.get_broker(), messages)
         return event.id
-    return _publish_once(check_key(key, "key"), event, messages)
+    return _publish_once(settings, check_key(key, "key"), event, messages)
 
 
-def _publish_once(key: str, event: Event, messages: list[dramatiq.Message[Any]]) -> str:
-    keys = IdempotencyKeys(store.client(), mailer_settings.current().idempotency_ttl_s)
+def subscribe(
+    topic: str,
+    *,
+    name: str | None = None,
+    requires: Sequence[str] = (),
+    priority: str = "normal",
+    max_retries: int = 8,
+    min_backoff_ms: int = 15_000,
+    max_backoff_ms: int = 3_600_000,
+    throws: tuple[type[BaseException], ...] = (),
+    validate: Callable[[Mapping[str, Any]], object] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Run the decorated ``handler(event)`` in a worker for every event published to ``topic``.
+
+    ``mailer.actors.events.subscribe`` declares the actor; it is imported here, when an app
+    module declares its first subscriber, so that ``import mailer`` builds no broker.
+    """
+    from mailer.actors.events import subscribe as declare
+
+    return declare(
+        topic,
+        name=name,
+        requires=requires,
+        priority=priority,
+        max_retries=max_retries,
+        min_backoff_ms=min_backoff_ms,
+        max_backoff_ms=max_backoff_ms,
+        throws=throws,
+        validate=validate,
+    )
+
+
+def _publish_once(
+    settings: Settings, key: str, event: Event, messages: list[dramatiq.Message[Any]]
+) -> str:
+    keys = stores.for_settings(settings).idempotency_keys
     earlier = keys.claim(f"event:{key}", event.id)
     if earlier is not None:
         return earlier
@@ -67,8 +112,8 @@ def _publish_once(key: str, event: Event, messages: list[dramatiq.Message[Any]])
     return event.id
 
 
-def _nobody_listens(event: Event) -> str:
-    if mailer_settings.current().unknown_topics == "error":
+def _nobody_listens(settings: Settings, event: Event) -> str:
+    if settings.unknown_topics == "error":
         raise UnknownTopic(
             "topic", f"nobody subscribes to {event.topic!r}{_known_topics(event.topic)}"
         )
@@ -78,9 +123,8 @@ def _nobody_listens(event: Event) -> str:
 
 def _known_topics(topic: str) -> str:
     from mailer.actors.events import SUBSCRIBERS
-    from mailer.stock_flows import FLOWS
 
-    if topic in FLOWS:
+    if topic in READY_FLOW_TOPICS:
         return "; it has a ready flow: add it to MAILER_FLOWS"
     known = sorted(name for name, listed in SUBSCRIBERS.items() if listed)
     return f"; topics with subscribers: {', '.join(known)}" if known else "; none has any"

@@ -12,32 +12,30 @@ A browser follows its user's notifications live on the stream endpoint
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from mailer import settings as mailer_settings
-from mailer.actors.notifications import broadcast_notification, enqueue_batches, notification_store
+from mailer import stores
+from mailer.api.notification_checks import checked_notification
+from mailer.api.redis_errors import maps_broker_errors
 from mailer.app_sources import load_source
-from mailer.argument_checks import check_json_object, check_key, check_user_id
-from mailer.errors import ConfigurationError, InvalidNotification, InvalidUserId, ValidationError
+from mailer.argument_checks import check_key, check_user_id
+from mailer.errors import ConfigurationError, InvalidUserId, ValidationError
 from mailer.signing import signer_for
-from mailer.stores.inbox import STREAM_TOKEN_PURPOSE, NotificationPage, check_notification_id
+from mailer.stores.inbox import (
+    STREAM_TOKEN_PURPOSE,
+    NotificationPage,
+    NotificationStore,
+    check_notification_id,
+)
 
-MAX_TITLE_CHARS = 200
-MAX_BODY_CHARS = 2_000
-MAX_URL_CHARS = 2_000
-#: ``data`` as JSON: room for ids and a few labels, not for documents.
-MAX_DATA_CHARS = 8_000
 MAX_PAGE = 100
-_KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
-_BODY_CONTROLS = "\t\n\r"  # a form's textarea sends CR LF
 
 
+@maps_broker_errors
 def notify(
     user_id: str | int,
     title: str,
@@ -56,11 +54,12 @@ def notify(
     returns the first one's id.
     """
     checked_user = check_user_id(user_id)
-    notification = _notification(title, body, url, kind, data)
+    notification = checked_notification(title, body, url, kind, data)
     checked_key = None if key is None else check_key(key, "key")
-    return notification_store().add(checked_user, notification, key=checked_key)
+    return _inbox().add(checked_user, notification, key=checked_key)
 
 
+@maps_broker_errors
 def notify_admins(
     title: str,
     body: str = "",
@@ -72,12 +71,14 @@ def notify_admins(
 ) -> list[str]:
     """Notify every admin (``MAILER_ADMIN_USERS`` and ``MAILER_ADMIN_USERS_SOURCE``, each admin
     once); returns the notification ids, one per admin. ``key`` dedupes per admin."""
-    notification = _notification(title, body, url, kind, data)
+    notification = checked_notification(title, body, url, kind, data)
     checked_key = None if key is None else check_key(key, "key")
-    admins = _admin_ids(mailer_settings.current())
-    return notification_store().add_many(admins, notification, key=checked_key)
+    settings = mailer_settings.current()
+    admins = _admin_ids(settings)
+    return stores.for_settings(settings).inbox.add_many(admins, notification, key=checked_key)
 
 
+@maps_broker_errors
 def broadcast(
     title: str,
     body: str = "",
@@ -94,7 +95,9 @@ def broadcast(
     than stopping a broadcast half way. Without ``users``, every user the application's
     ``MAILER_USERS_SOURCE`` yields is notified, read in the worker the same way.
     """
-    notification = _notification(title, body, url, kind, data)
+    from mailer.actors.notifications import broadcast_notification, enqueue_batches
+
+    notification = checked_notification(title, body, url, kind, data)
     broadcast_id = uuid.uuid4().hex
     if users is None:
         if mailer_settings.current().users_source is None:
@@ -110,6 +113,7 @@ def broadcast(
     return broadcast_id
 
 
+@maps_broker_errors
 def notifications(
     user_id: str | int, *, limit: int = 20, before: str | None = None
 ) -> NotificationPage:
@@ -118,22 +122,25 @@ def notifications(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise ValidationError("limit", f"must be a whole number from 1 to {MAX_PAGE}")
     cursor = None if before is None else check_notification_id(before, "before")
-    return notification_store().page(check_user_id(user_id), limit=limit, before=cursor)
+    return _inbox().page(check_user_id(user_id), limit=limit, before=cursor)
 
 
+@maps_broker_errors
 def unread_count(user_id: str | int) -> int:
-    return notification_store().unread_count(check_user_id(user_id))
+    return _inbox().unread_count(check_user_id(user_id))
 
 
+@maps_broker_errors
 def mark_read(user_id: str | int, notification_id: str) -> bool:
     """False when it was read already or is no longer kept."""
     checked_id = check_notification_id(notification_id, "notification_id")
-    return notification_store().mark_read(check_user_id(user_id), checked_id)
+    return _inbox().mark_read(check_user_id(user_id), checked_id)
 
 
+@maps_broker_errors
 def mark_all_read(user_id: str | int) -> int:
     """How many notifications were unread."""
-    return notification_store().mark_all_read(check_user_id(user_id))
+    return _inbox().mark_all_read(check_user_id(user_id))
 
 
 def notification_token(user_id: str | int, *, ttl_s: int | None = None) -> str:
@@ -147,64 +154,8 @@ def notification_token(user_id: str | int, *, ttl_s: int | None = None) -> str:
     return signer.sign(check_user_id(user_id), expires_at=int(time.time()) + lifetime)
 
 
-# --- checks ----------------------------------------------------------------------------------
-
-
-def _notification(
-    title: object, body: object, url: object, kind: object, data: object
-) -> dict[str, Any]:
-    """The checked notification, JSON-safe, as stored and as queued."""
-    return {
-        "title": _title(title),
-        "body": _body(body),
-        "url": _url(url),
-        "kind": _kind(kind),
-        "data": check_json_object(data, "data", InvalidNotification, max_chars=MAX_DATA_CHARS),
-    }
-
-
-def _title(title: object) -> str:
-    if not isinstance(title, str) or not title.strip():
-        raise InvalidNotification("title", "must be a non-empty string")
-    if len(title) > MAX_TITLE_CHARS:
-        raise InvalidNotification("title", f"must be at most {MAX_TITLE_CHARS} characters")
-    if not title.isprintable():
-        raise InvalidNotification("title", "must be one line of text, without control characters")
-    return title
-
-
-def _body(body: object) -> str:
-    if not isinstance(body, str):
-        raise InvalidNotification("body", f"expected a string, got {type(body).__name__}")
-    if len(body) > MAX_BODY_CHARS:
-        raise InvalidNotification("body", f"must be at most {MAX_BODY_CHARS} characters")
-    if any(unicodedata.category(c) == "Cc" and c not in _BODY_CONTROLS for c in body):
-        raise InvalidNotification("body", "must be text: only tabs and newlines as controls")
-    return body
-
-
-def _url(url: object) -> str | None:
-    if url is None:
-        return None
-    if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
-        raise InvalidNotification("url", f"must be a string of 1 to {MAX_URL_CHARS} characters")
-    # Browsers read "\" as "/" and "//host" as another site: neither may pass for a path.
-    if "\\" in url or not url.isprintable() or any(c.isspace() for c in url):
-        raise InvalidNotification("url", "must be a URL without spaces, backslashes or controls")
-    if url.startswith("/") and not url.startswith("//"):
-        return url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidNotification("url", "must be an http(s) URL or a path starting with /")
-    return url
-
-
-def _kind(kind: object) -> str:
-    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
-        raise InvalidNotification(
-            "kind", "must be a short name: a letter, then up to 39 letters, digits, _ . -"
-        )
-    return kind
+def _inbox() -> NotificationStore:
+    return stores.for_settings(mailer_settings.current()).inbox
 
 
 def _admin_ids(config: mailer_settings.Settings) -> list[str]:

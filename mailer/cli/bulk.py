@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mailer.cli.common import add_documented, json_object_arg, redis_failed
+from mailer.cli.arguments import add_documented, json_object_arg
+from mailer.cli.output import REDIS_FAILURES, redis_failed
 from mailer.errors import ValidationError
 from mailer.priorities import LEVELS
 
@@ -29,8 +30,6 @@ _BAR_WIDTH = 30
 
 
 def _bulk(args: argparse.Namespace) -> int:
-    import redis
-
     from mailer.api.bulk import send_bulk
 
     context = json_object_arg(args.context)
@@ -45,7 +44,7 @@ def _bulk(args: argparse.Namespace) -> int:
                 priority=args.priority,
                 progress=progress,
             )
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed(f"could not queue the bulk send after {progress.done} rows", err)
     finally:
         progress.finish()

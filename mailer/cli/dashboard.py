@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-from mailer.cli.common import port_from_env, positive_int
+from mailer.cli.arguments import port_from_env, positive_int
 from mailer.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"

@@ -13,22 +13,31 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import dramatiq
 from dramatiq import Worker
 
 from mailer import settings as mailer_settings
+from mailer.api.redis_errors import masked_url
 from mailer.embedded_redis import is_reachable, running_redis
 from mailer.settings import Settings
 
 _WORKER_THREADS = 4
+
+
+def register(commands: Any) -> None:
+    dev = commands.add_parser(
+        "dev", help="run Redis (embedded if needed), a worker and sample sends"
+    )
+    dev.add_argument("--once", action="store_true", help="exit once the samples are delivered")
+    dev.set_defaults(run=lambda args: run_dev(once=args.once, out=sys.stdout))
 
 
 def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
@@ -47,7 +56,7 @@ def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
             files = _wait_for_outbox(settings.outbox_dir, earlier, len(sent), samples_timeout_s)
             _report(files, len(sent), settings.outbox_dir, samples_timeout_s, out)
             if not once:
-                shown = _shown(redis_url)
+                shown = masked_url(redis_url)
                 out.write(f"Worker running on REDIS_URL={shown}. Press Ctrl-C to stop.\n")
                 out.flush()
                 _wait_for_interrupt(broker)
@@ -66,23 +75,14 @@ def _without_backend(environ: os._Environ[str] | dict[str, str]) -> dict[str, st
 def _redis_for(url: str, out: TextIO) -> Iterator[str]:
     configured = "REDIS_URL" in os.environ
     if configured and is_reachable(url):
-        out.write(f"Using the Redis at {_shown(url)}.\n")
+        out.write(f"Using the Redis at {masked_url(url)}.\n")
         yield url
         return
     if configured:
-        out.write(f"Nothing answers at REDIS_URL={_shown(url)}.\n")
+        out.write(f"Nothing answers at REDIS_URL={masked_url(url)}.\n")
     with running_redis(prefer_system=False) as server:
         out.write(f"Started an embedded Redis on {server.url}.\n")
         yield server.url
-
-
-def _shown(url: str) -> str:
-    """``url`` with its password masked: terminals end up in screenshots and CI logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _tick_every_minute(broker: dramatiq.Broker, stop: threading.Event) -> None:

@@ -18,7 +18,8 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mailer.cli.common import add_documented, positive_int, print_table, redis_failed
+from mailer.cli.arguments import add_documented, positive_int
+from mailer.cli.output import REDIS_FAILURES, print_table, redis_failed
 from mailer.errors import ValidationError
 from mailer.priorities import LEVELS
 
@@ -31,13 +32,11 @@ _FILTERS = ("queue", "template", "error", "to")
 
 
 def _list(args: argparse.Namespace) -> int:
-    import redis
-
     dead = _dead_letters()
     try:
         letters = dead.list(**_criteria(args), limit=args.limit)
         total = dead.count()
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed("could not read the dead letters", err)
     if args.json:
         print(json.dumps({"total": total, "dead_letters": [_summary(x) for x in letters]}))
@@ -49,11 +48,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import redis
-
     try:
         letter = _dead_letters().get(args.message_id)
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed("could not read the dead letters", err)
     if letter is None:
         print(f"mailer: no dead letter with the message id {args.message_id}", file=sys.stderr)
@@ -69,8 +66,6 @@ def _show(args: argparse.Namespace) -> int:
 
 def _act(args: argparse.Namespace) -> int:
     """``requeue`` or ``purge`` (``args.verb``), each a method of ``DeadLetters``."""
-    import redis
-
     _check_selection(args)
     dead, verb = _dead_letters(), args.verb
     try:
@@ -82,7 +77,7 @@ def _act(args: argparse.Namespace) -> int:
         if refused is not None:
             return refused
         done: int = getattr(dead, verb)(letters)
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed(f"could not {verb} the dead letters", err)
     gone = f" ({len(letters) - done} had gone meanwhile)" if done < len(letters) else ""
     print(f"{verb}d {done} dead letter(s){gone}")
@@ -133,10 +128,11 @@ def _refusal(letters: list[DeadLetter], verb: str) -> int | None:
 def _dead_letters() -> DeadLetters:
     """On mailer's broker, every actor declared, so a requeue is logged as any enqueue is."""
     import mailer.actors  # noqa: F401  (declares the actors on the broker)
+    from mailer import settings, stores
     from mailer.actors import broker
     from mailer.stores.dead_letters import DeadLetters
 
-    return DeadLetters(broker)
+    return DeadLetters(broker, log=stores.for_settings(settings.current()).delivery_log)
 
 
 def _criteria(args: argparse.Namespace) -> dict[str, str | None]:

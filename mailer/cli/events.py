@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from mailer.cli.common import print_table
+from mailer.cli.output import print_table
 
 if TYPE_CHECKING:
     from mailer.actors.events import Subscriber
@@ -20,21 +20,11 @@ _COLUMNS = ("topic", "subscriber", "queue", "retries", "requires")
 
 def _events(args: argparse.Namespace) -> int:
     from mailer.actors.events import SUBSCRIBERS, load_event_modules
-    from mailer.stock_flows import FLOWS
+    from mailer.api.events import READY_FLOW_TOPICS
 
     load_event_modules()
-    rows = [
-        (
-            s.topic,
-            s.name,
-            s.actor.queue_name,
-            str(s.actor.options["max_retries"]),
-            ", ".join(s.requires),
-        )
-        for topic in sorted(SUBSCRIBERS)
-        for s in SUBSCRIBERS[topic]
-    ]
-    off = sorted(set(FLOWS) - set(SUBSCRIBERS))
+    rows = [_row(s) for topic in sorted(SUBSCRIBERS) for s in SUBSCRIBERS[topic]]
+    off = sorted(READY_FLOW_TOPICS - set(SUBSCRIBERS))
     if args.json:
         print(
             json.dumps(

@@ -13,7 +13,8 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from mailer.cli.common import format_utc, positive_int, print_table, redis_failed
+from mailer.cli.arguments import positive_int
+from mailer.cli.output import REDIS_FAILURES, format_utc, print_table, redis_failed
 
 if TYPE_CHECKING:
     from mailer.stores.delivery_log import Delivery
@@ -34,9 +35,7 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import redis
-
-    from mailer.api import email as api
+    from mailer.api import log as api
 
     try:
         if args.message_id:
@@ -51,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
                 since=since,
                 limit=args.limit,
             )
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed("could not read the delivery log", err)
     if args.json:
         print(json.dumps([dataclasses.asdict(d) for d in found], indent=2))

@@ -7,7 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from mailer.cli.common import positive_int, print_table, redis_failed
+from mailer.cli.arguments import positive_int
+from mailer.cli.output import REDIS_FAILURES, print_table, redis_failed
 
 if TYPE_CHECKING:
     from mailer.stores.schedules import ScheduledEmail, ScheduleStore
@@ -16,13 +17,11 @@ _SCHEDULE_COLUMNS = ("time (UTC)", "key", "template", "to", "message id")
 
 
 def _schedule_list(args: argparse.Namespace) -> int:
-    import redis
-
     schedules = _schedule_store()
     try:
         entries = schedules.list(limit=args.limit, prefix=args.prefix)
         total = schedules.count()
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed("could not read the schedule", err)
     if args.json:
         print(json.dumps({"total": total, "schedules": [_entry_json(e) for e in entries]}))
@@ -34,11 +33,9 @@ def _schedule_list(args: argparse.Namespace) -> int:
 
 
 def _schedule_cancel(args: argparse.Namespace) -> int:
-    import redis
-
     try:
         removed = _schedule_store().cancel(args.key)
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed("could not cancel the schedule", err)
     if not removed:
         print(f"mailer: no scheduled email under the key {args.key!r}", file=sys.stderr)
@@ -49,10 +46,9 @@ def _schedule_cancel(args: argparse.Namespace) -> int:
 
 def _schedule_store() -> ScheduleStore:
     """The store on the configured Redis; neither the broker nor the templates are needed."""
-    from mailer.stores import keys as store
-    from mailer.stores.schedules import ScheduleStore
+    from mailer import settings, stores
 
-    return ScheduleStore(store.client())
+    return stores.for_settings(settings.current()).schedules
 
 
 def _entry_json(entry: ScheduledEmail) -> dict[str, Any]:

@@ -10,30 +10,27 @@ import argparse
 import json
 from typing import Any
 
-from mailer.cli.common import format_utc, positive_int, print_table, redis_failed
+from mailer.cli.arguments import positive_int
+from mailer.cli.output import REDIS_FAILURES, format_utc, print_table, redis_failed
 
 
 def _add(args: argparse.Namespace) -> int:
-    import redis
-
-    from mailer.stores import suppression
+    from mailer.api.suppression import suppress
 
     try:
-        added = suppression.suppress(args.addresses, args.reason)
-    except redis.RedisError as err:
+        added = suppress(args.addresses, args.reason)
+    except REDIS_FAILURES as err:
         return redis_failed("could not update the suppression list", err)
     print(f"{added} added, {len(args.addresses) - added} already suppressed")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    import redis
-
-    from mailer.stores import suppression
+    from mailer.api.suppression import unsuppress
 
     try:
-        removed = suppression.unsuppress(args.addresses)
-    except redis.RedisError as err:
+        removed = unsuppress(args.addresses)
+    except REDIS_FAILURES as err:
         return redis_failed("could not update the suppression list", err)
     print(f"{removed} removed")
     return 0 if removed else 1
@@ -42,15 +39,13 @@ def _remove(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     import itertools
 
-    import redis
+    from mailer import settings, stores
 
-    from mailer.stores import suppression
-
-    entries = suppression.for_settings()
+    entries = stores.for_settings(settings.current()).suppression
     try:
         shown = list(itertools.islice(entries, args.limit))
         total = len(entries)
-    except redis.RedisError as err:
+    except REDIS_FAILURES as err:
         return redis_failed("could not read the suppression list", err)
     if args.json:
         found = [{"address": s.address, "reason": s.reason, "at": s.at} for s in shown]

@@ -1,8 +1,8 @@
 """Close each worker thread's backend connections when the thread stops.
 
-Backends keep their connection open between messages (``mailer.worker.send``); this is the
-one place that knows when a thread is done, so an SMTP server sees a clean QUIT on shutdown
-instead of a dropped socket.
+Backends keep their connection open between messages (``mailer.worker.thread_backends``);
+this is the one place that knows when a thread is done, so an SMTP server sees a clean QUIT on
+shutdown instead of a dropped socket.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from dramatiq import Middleware
 
-from mailer.worker.send import close_thread_backends
+from mailer.worker.thread_backends import close_thread_backends
 
 
 class BackendConnections(Middleware):

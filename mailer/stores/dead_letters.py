@@ -26,8 +26,6 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import q_name
 
-from mailer import settings as mailer_settings
-from mailer import stores
 from mailer.addresses import addr_spec
 from mailer.message import recipients_of, template_of
 from mailer.priorities import LEVELS
@@ -79,26 +77,17 @@ class DeadLetters:
         self,
         broker: RedisBroker,
         *,
-        log: DeliveryLog | None = None,
+        log: DeliveryLog,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
         """``log`` names each letter's error and records requeues and purges; ``prefix`` is
         the one of mailer's own keys (the claims), Dramatiq's keys being the broker's.
-
-        ``log=None`` is only for the callers still to pass one: it looks the configured log
-        up at each use, the one place this store reaches for settings, until they do.
         """
         self.broker = broker
         self.client: redis.Redis = broker.client
         self.prefix = prefix
-        self._log = log
+        self.log = log
         self._claim = self.client.register_script(lua.source("dead_letter_claim"))
-
-    @property
-    def log(self) -> DeliveryLog:
-        if self._log is not None:
-            return self._log
-        return stores.for_settings(mailer_settings.current()).delivery_log
 
     def list(
         self,

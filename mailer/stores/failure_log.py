@@ -18,7 +18,6 @@ from typing import Any
 
 import redis
 
-from mailer.settings import Settings
 from mailer.stores import keys as store
 from mailer.stores.scripts import Batch
 
@@ -89,8 +88,3 @@ class FailureLog:
 def _decode(raw: bytes) -> Failure:
     data: dict[str, Any] = json.loads(raw)
     return Failure(**data)
-
-
-def for_settings(settings: Settings) -> FailureLog:
-    """The log in the configured Redis, shared by every worker, kept for the default week."""
-    return FailureLog(store.client(settings.redis_url))

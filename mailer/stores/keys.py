@@ -13,25 +13,10 @@ import threading
 
 import redis
 
-from mailer import settings as mailer_settings
-
 DEFAULT_PREFIX = "mailer"
 
 _clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
-
-
-def client(redis_url: str | None = None) -> redis.Redis:
-    """The process's client for ``redis_url`` (default: the configured one), made on first use.
-
-    Kept for the callers that have yet to be handed a client; new code takes the client it is
-    given, or ``mailer.stores.redis_client(url)``.
-    """
-    url = redis_url or mailer_settings.current().redis_url
-    with _lock:
-        if url not in _clients:
-            _clients[url] = redis.Redis.from_url(url)
-        return _clients[url]
 
 
 def namespaced(prefix: str, *parts: str) -> str:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import redis
 
-from mailer.addresses import addr_spec, parse_address
-from mailer.errors import ValidationError
+from mailer.addresses import addr_spec
 from mailer.stores import keys as store
 from mailer.stores.scripts import Batch
 
@@ -86,35 +85,6 @@ class SuppressionList:
 def normalise(address: str) -> str:
     """``Ann <Ann@Example.com>`` and ``ann@example.com`` are one mailbox to suppress."""
     return addr_spec(address).lower()
-
-
-def for_settings(redis_url: str | None = None) -> SuppressionList:
-    return SuppressionList(store.client(redis_url))
-
-
-def suppress(addresses: str | Iterable[str], reason: str = "manual") -> int:
-    """Put ``addresses`` on the suppression list; returns how many were new on it.
-
-    Every address is checked first (``InvalidAddress``) and ``reason`` must be one of
-    ``REASONS``, so a bad call changes nothing.
-    """
-    if reason not in REASONS:
-        raise ValidationError("reason", f"must be one of {', '.join(REASONS)}")
-    return for_settings().add(_checked(addresses), reason)
-
-
-def unsuppress(addresses: str | Iterable[str]) -> int:
-    """Take ``addresses`` off the list (they asked to hear from us again); returns how many."""
-    return for_settings().remove(_checked(addresses))
-
-
-def is_suppressed(address: str) -> bool:
-    return bool(for_settings().suppressed([parse_address(address, "address")]))
-
-
-def _checked(addresses: str | Iterable[str]) -> list[str]:
-    items = [addresses] if isinstance(addresses, str) else list(addresses)
-    return [parse_address(address, "addresses") for address in items]
 
 
 def _suppression(address: str, entry: bytes | str) -> Suppression:

@@ -24,10 +24,8 @@ from collections.abc import Iterable
 
 from dramatiq_dashboard import DashboardApp
 
-import mailer.actors  # noqa: F401  (declares every actor, so every queue is known)
 from mailer import settings as mailer_settings
 from mailer import stores, templates
-from mailer.actors import broker
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.stores.dead_letters import DeadLetters
@@ -39,7 +37,7 @@ from mailer.web.headers import with_security_headers
 from mailer.web.http import Environ, StartResponse, WSGIApp, text
 from mailer.web.pages import Services
 from mailer.web.router import Router
-from mailer.web.stored import MessageFinder
+from mailer.web.stored_messages import MessageFinder
 
 __all__ = ["app", "make_app"]
 
@@ -50,7 +48,13 @@ UNSUBSCRIBE_PREFIX = "/unsubscribe/"
 
 def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGIApp:
     """The dashboard on ``settings``; ``ConfigurationError`` if it has no account to ask for,
-    unless ``allow_unauthenticated`` (for a server bound to the loopback interface only)."""
+    unless ``allow_unauthenticated`` (for a server bound to the loopback interface only).
+
+    The actors are declared here, not at import, so that every queue is known to the pages
+    while importing the module (a server's preload) builds no broker.
+    """
+    from mailer.actors import broker
+
     credentials = _credentials(settings, allow_unauthenticated)
     log = stores.for_settings(settings).delivery_log
     dead_letters = DeadLetters(broker, log=log)
@@ -62,7 +66,10 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
         finder=MessageFinder(broker, dead_letters),
         templates=templates.for_settings(settings),
     )
-    mounts = {QUEUES_PREFIX: DashboardApp(broker, prefix=QUEUES_PREFIX), "/metrics": _metrics}
+    mounts = {
+        QUEUES_PREFIX: DashboardApp(broker, prefix=QUEUES_PREFIX),
+        "/metrics": _metrics(settings),
+    }
     pages: WSGIApp = CSRFGuard(Router(services, mounts), own_token_prefixes=(QUEUES_PREFIX,))
     if credentials is not None:
         pages = BasicAuth(pages, *credentials)
@@ -115,20 +122,25 @@ def _signed_endpoints(settings: Settings) -> dict[str, WSGIApp]:
     }
 
 
-def _metrics(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+def _metrics(settings: Settings) -> WSGIApp:
     """Imported on first use: the exporter's dependencies are needed only by who scrapes it."""
-    try:
-        from mailer.web import metrics
-    except ImportError as err:
-        unavailable = text(503, f"Metrics are not available: {err}\n")
-        return unavailable(environ, start_response)
-    return metrics.app(environ, start_response)
+
+    def scrape(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            from mailer.web import metrics
+        except ImportError as err:
+            unavailable = text(503, f"Metrics are not available: {err}\n")
+            return unavailable(environ, start_response)
+        return metrics.app_for(settings)(environ, start_response)
+
+    return scrape
 
 
 class _LazyApp:
     """``make_app(settings.current())``, built on the first request rather than at import:
-    importing the module (a test, a server's preload) needs no dashboard account, and a
-    failed build says what is missing on each request until the environment is fixed."""
+    importing the module (a test, a server's preload) needs no dashboard account and builds no
+    broker, and a failed build says what is missing on each request until the environment is
+    fixed."""
 
     def __init__(self) -> None:
         self._app: WSGIApp | None = None

@@ -23,7 +23,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from mailer import settings as mailer_settings
+from mailer import stores
+from mailer.settings import Settings
 from mailer.stores import keys as store
 from mailer.stores.delivery_log import LATENCY_BUCKETS_S
 from mailer.stores.queue_depths import queue_depths
@@ -86,12 +87,19 @@ def render(client: redis.Redis) -> bytes:
     return generate_latest(registry)
 
 
-def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    try:
-        body = render(store.client(mailer_settings.current().redis_url))
-    except redis.RedisError as err:
-        message = f"redis unavailable: {type(err).__name__}\n".encode()
-        start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-        return [message]
-    start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
-    return [body]
+def app_for(settings: Settings) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The exporter on the Redis ``settings`` name."""
+    client = stores.for_settings(settings).client
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            body = render(client)
+        except redis.RedisError as err:
+            message = f"redis unavailable: {type(err).__name__}\n".encode()
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [message]
+        headers = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [body]
+
+    return app

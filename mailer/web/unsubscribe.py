@@ -16,9 +16,9 @@ import logging
 import re
 from collections.abc import Iterable
 
+from mailer import stores
 from mailer.errors import InvalidToken
 from mailer.settings import Settings
-from mailer.stores import suppression
 from mailer.web.http import Environ, Request, Response, StartResponse, WSGIApp, text
 from mailer.web.render import environment
 from mailer.worker.unsubscribe_links import PATH_PREFIX, address_of
@@ -50,7 +50,7 @@ def respond(settings: Settings, request: Request) -> Response:
         return _page(400, "Unsubscribe link not valid", "invalid")
     if request.method != "POST":
         return _page(200, "Unsubscribe", "confirm", _masked(address))
-    if suppression.for_settings(settings.redis_url).add([address], "unsubscribed"):
+    if stores.for_settings(settings).suppression.add([address], "unsubscribed"):
         logger.info("Unsubscribed %s.", _masked(address))
     return _page(200, "You are unsubscribed", "done", _masked(address))
 

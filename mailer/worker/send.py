@@ -25,7 +25,6 @@ import redis
 from dramatiq.middleware import SkipMessage
 
 from mailer import stores, templates
-from mailer.backends import Backend, create_backend
 from mailer.envelope import Email
 from mailer.errors import MailerError, Throttled
 from mailer.settings import Settings
@@ -38,6 +37,7 @@ from mailer.templates import Templates
 from mailer.worker import state
 from mailer.worker.deferral import Deferred
 from mailer.worker.settle import Settle
+from mailer.worker.thread_backends import thread_backend
 from mailer.worker.unsubscribe_links import add_unsubscribe_link
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,11 @@ class Sender:
                 raise self._deferred_by_provider(job, gate, err) from err
             except MailerError as err:
                 self._failed(job, gate, err)
+                raise
+            except (Deferred, SkipMessage):
+                raise  # put back, its claim let go; or handed back at a shutdown deadline
+            except Exception:
+                self.settle.abandoned(job, gate)  # a bug's retry need not wait out the claim
                 raise
             return self._sent(job, gate, provider_id)
         finally:
@@ -216,28 +221,3 @@ class Sender:
 def sender_for(settings: Settings) -> Sender:
     """The sender for a process's settings: built once, rebuilt if a test swaps them."""
     return Sender(settings, stores.for_settings(settings), templates.for_settings(settings))
-
-
-def thread_backend(settings: Settings, name: str | None = None) -> Backend:
-    """This thread's backend ``name`` (default: the primary), created on first use, kept open.
-
-    Each worker thread keeps its own backends, so an SMTP connection (or an HTTP session) is
-    opened once and reused for every message that thread sends, never shared between threads.
-    """
-    name = name or settings.backend
-    backends = state.thread_backends()
-    backend = backends.get(name)
-    if backend is None or backend.settings is not settings:
-        if backend is not None:
-            backend.close()
-        backend = backends[name] = create_backend(settings, name)
-    return backend
-
-
-def close_thread_backends() -> None:
-    """Close every backend this thread opened: the primary and, after a failover, the fallback."""
-    backends = state.thread_backends()
-    opened = list(backends.values())
-    backends.clear()
-    for backend in opened:
-        backend.close()

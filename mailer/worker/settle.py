@@ -122,6 +122,21 @@ class Settle:
 
         self._write(job, write)
 
+    def abandoned(self, job: Job, gate: Gate) -> None:
+        """An unexpected error ends the try: its claim and slot go if Redis takes them, so the
+        retry Dramatiq schedules is not held off until the claim expires."""
+        batch = Batch(self.stores.client)
+        self._release(batch, job, gate)
+        try:
+            batch.execute()
+        except redis.RedisError as err:
+            logger.warning(
+                "Could not release message %s: %s: %s",
+                job.message.message_id,
+                type(err).__name__,
+                err,
+            )
+
     def _release(self, batch: Batch, job: Job, gate: Gate) -> None:
         self.stores.receipts.release_into(batch, job.message.message_id, gate.token)
         self._release_slot(batch, gate)

@@ -12,12 +12,13 @@ import dramatiq
 import pytest
 import redis
 
-from mailer import search_deliveries, send_email, stores
+from mailer import search_deliveries, send_email, settings, stores
 from mailer.api.bulk import BATCH_SIZE, send_bulk
+from mailer.api.suppression import suppress
 from mailer.embedded_redis import free_port
 from mailer.settings import current
 from mailer.stores import keys as store
-from mailer.stores.suppression import suppress
+from mailer.stores import redis_client
 from mailer.templates import BUNDLED_DIR
 from tests.integration.test_cli import assert_refused, mailer
 from tests.support.worker import wait_until
@@ -29,7 +30,11 @@ LOW = "dramatiq:mailer_low"
 
 
 def status_count(status: str) -> int:
-    return int(store.client().zcard(store.key("log", "index", "status", status)))
+    return int(
+        redis_client(settings.current().redis_url).zcard(
+            store.key("log", "index", "status", status)
+        )
+    )
 
 
 def stored(redis_url: str) -> tuple[list[bytes], dict[bytes, bytes]]:

@@ -19,8 +19,8 @@ import pytest
 
 from mailer import send_email
 from mailer.embedded_redis import free_port
+from mailer.stores import redis_client
 from mailer.stores.delivery_log import DeliveryLog
-from mailer.stores.keys import client as redis_client
 from tests.support.ports import wait_for_port
 from tests.support.smtp_server import MAILBOX_UNAVAILABLE, SMTPSink, smtp_sink
 from tests.support.worker import REPO_ROOT, wait_until
@@ -70,7 +70,7 @@ PlaywrightError = _playwright_error()
 
 
 def status_of(message_id: str) -> str | None:
-    delivery = DeliveryLog(redis_client()).get(message_id)
+    delivery = DeliveryLog(redis_client(os.environ["REDIS_URL"])).get(message_id)
     return delivery.status if delivery else None
 
 

@@ -133,7 +133,7 @@ def publish(env: dict[str, str], *titles: str) -> list[tuple[str, float]]:
     each notification's id and the time ``notify`` returned."""
     code = (
         "import sys, time\n"
-        "from mailer import inbox\n"
+        "from mailer.api import inbox\n"
         "for title in sys.argv[1:]:\n"
         "    print(inbox.notify('ann', title), time.time(), flush=True)\n"
     )

@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from mailer import Event, subscribe
+from mailer import Event, settings, subscribe
 from mailer.errors import PermanentSendError
 from mailer.stores import keys as store
+from mailer.stores import redis_client
 
 RECORDED = store.key("test", "payments")
 
@@ -15,7 +16,7 @@ RECORDED = store.key("test", "payments")
 @subscribe("order.paid")
 def record_payment(event: Event) -> None:
     """Keep the order id, once per delivery of the event."""
-    store.client().rpush(RECORDED, str(event.payload["order"]))
+    redis_client(settings.current().redis_url).rpush(RECORDED, str(event.payload["order"]))
 
 
 @subscribe("order.paid", requires=("order",))

@@ -15,7 +15,8 @@ from dramatiq.brokers.stub import StubBroker
 from mailer import message as message_parts
 from mailer import send_email
 from mailer.api import bulk
-from mailer.api.bulk import MAX_REJECTED_SAMPLES, BulkResult, Rejection, send_bulk
+from mailer.api.bulk import BulkResult, send_bulk
+from mailer.api.bulk_recipients import MAX_REJECTED_SAMPLES, Rejection
 from mailer.backends import memory
 from mailer.errors import (
     InvalidAddress,

@@ -13,6 +13,7 @@ from mailer.middleware.log_deliveries import flush_queued
 from mailer.middleware.stats import StatsLine
 from mailer.stores import delivery_log as deliveries
 from mailer.stores import keys as store
+from mailer.stores import redis_client
 from mailer.stores.delivery_log import Attempt
 from mailer.web import metrics
 
@@ -23,7 +24,7 @@ WELCOME = {"name": "Ann"}
 
 @pytest.fixture
 def log(mailer_settings, redis_url):
-    client = store.client(redis_url)
+    client = redis_client(redis_url)
     for key in client.scan_iter(store.key("*")):
         client.delete(key)
     return stores.for_settings(mailer_settings).delivery_log
@@ -140,7 +141,7 @@ def test_totals_and_metrics_come_from_the_same_writes(stub_broker, stub_worker, 
     drain(stub_broker, stub_worker)
     [(_, this_hour)] = log.hourly_totals(hours=1)
     assert this_hour == {"sent|welcome": 2, "dead|welcome": 1}
-    text = metrics.render(store.client(redis_url)).decode()
+    text = metrics.render(redis_client(redis_url)).decode()
     assert 'mailer_emails_total{backend="memory",event="sent",template="welcome"} 2.0' in text
     assert 'mailer_emails_total{backend="memory",event="dead",template="welcome"} 1.0' in text
     assert "mailer_send_duration_seconds_count 2.0" in text

@@ -240,6 +240,15 @@ def test_a_flow_that_does_not_exist_is_a_configuration_error():
         flows.switch_on(("user.deleted",))
 
 
+def test_the_publish_hint_knows_the_topics_the_ready_flows_have():
+    """``mailer.api.events`` keeps the ready flows' topics as data, below the module that
+    declares them: the two lists must not drift apart."""
+    from mailer import stock_flows as flows
+    from mailer.api.events import READY_FLOW_TOPICS
+
+    assert frozenset(flows.FLOWS) == READY_FLOW_TOPICS
+
+
 def test_the_events_command_lists_subscribers_and_flows_off(capsys):
     subscribe("order.paid", name="bill", requires=("order",))(lambda event: None)
     assert main(["events"]) == 0

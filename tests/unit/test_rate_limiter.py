@@ -20,6 +20,7 @@ from mailer import send_email, settings
 from mailer.backends import memory
 from mailer.errors import Throttled
 from mailer.stores import keys as store
+from mailer.stores import redis_client
 from mailer.stores.rate_limiter import RateLimiter
 
 from .conftest import dead_letters, drain
@@ -216,7 +217,7 @@ class Sends(Middleware):
 def limited(stub_broker, mailer_settings):
     """Three sends per second across the StubBroker's workers; records what got through."""
     settings.configure(dataclasses.replace(mailer_settings, rate_limit=3))
-    client = store.client(mailer_settings.redis_url)
+    client = redis_client(mailer_settings.redis_url)
     stale = list(client.scan_iter(store.key("rate", "*")))
     if stale:
         client.delete(*stale)
@@ -258,7 +259,7 @@ def test_a_slot_taken_by_a_send_is_let_go_once_the_message_is_done(
     send_email("welcome", to="ann@example.com", context={"name": "Ann"})
     drain(stub_broker, stub_worker)
     assert len(memory.sent()) == 1
-    client = store.client()
+    client = redis_client(settings.current().redis_url)
     for bucket in ("all", "memory"):
         slots = client.zrange(store.key("rate", "slots", bucket), 0, -1, withscores=True)
         [(_, score)] = slots if bucket == "all" else slots or [(b"", 0.0)]
@@ -284,7 +285,10 @@ def test_throttling_without_a_hint_pauses_for_a_second(limited, stub_broker, stu
 
 
 def paused_ms() -> int:
-    return max(0, int(store.client().pttl(store.key("rate", "pause", "memory"))))
+    return max(
+        0,
+        int(redis_client(settings.current().redis_url).pttl(store.key("rate", "pause", "memory"))),
+    )
 
 
 def wait_until(condition, timeout_s: float = 5.0) -> None:

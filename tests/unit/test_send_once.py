@@ -15,6 +15,7 @@ from mailer.actors import emails
 from mailer.backends import memory
 from mailer.priorities import LEVELS
 from mailer.stores import keys as store
+from mailer.stores import redis_client
 from mailer.stores.idempotency_keys import IdempotencyKeys
 from mailer.stores.receipts import Receipts
 
@@ -55,11 +56,11 @@ def test_a_failed_enqueue_frees_the_idempotency_key(stub_broker, monkeypatch):
 
 
 def test_an_expired_idempotency_key_is_taken_again(redis_url):
-    keys = IdempotencyKeys(store.client(redis_url), ttl_s=60)
+    keys = IdempotencyKeys(redis_client(redis_url), ttl_s=60)
     key = f"k:{uuid.uuid4()}"
     assert keys.claim(key, "first") is None
     assert keys.claim(key, "second") == "first"
-    store.client(redis_url).delete(store.key("idempotency", key))  # as the TTL would
+    redis_client(redis_url).delete(store.key("idempotency", key))  # as the TTL would
     assert keys.claim(key, "third") is None
 
 
@@ -113,7 +114,7 @@ def test_a_message_another_worker_is_sending_is_put_back_not_retried(stub_broker
 
 
 def test_claims_are_exclusive_and_released_by_their_owner_only(redis_url):
-    receipts = Receipts(store.client(redis_url), ttl_s=60, lease_s=5)
+    receipts = Receipts(redis_client(redis_url), ttl_s=60, lease_s=5)
     message_id = str(uuid.uuid4())
     token, _ = receipts.claim(message_id)
     other, wait_ms = receipts.claim(message_id)
@@ -125,7 +126,7 @@ def test_claims_are_exclusive_and_released_by_their_owner_only(redis_url):
 
 
 def test_one_call_checks_the_receipt_and_claims_and_one_records_and_releases(redis_url):
-    receipts = Receipts(store.client(redis_url), ttl_s=60, lease_s=5)
+    receipts = Receipts(redis_client(redis_url), ttl_s=60, lease_s=5)
     message_id = str(uuid.uuid4())
     receipt, token, wait_ms = receipts.check_and_claim(message_id)
     assert receipt is None and token is not None and wait_ms == 0

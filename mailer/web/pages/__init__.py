@@ -14,7 +14,7 @@ from mailer.settings import Settings
 from mailer.stores.dead_letters import DeadLetters
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.templates import Templates
-from mailer.web.stored import MessageFinder
+from mailer.web.stored_messages import MessageFinder
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from mailer.stores.delivery_log import STATUSES
 from mailer.web.http import Request, Response
 from mailer.web.pages import Services
 from mailer.web.render import page
-from mailer.web.stored import preview
+from mailer.web.stored_messages import preview
 
 #: Rows shown per search: a page an operator reads, not an export.
 SEARCH_LIMIT = 100

@@ -1,12 +1,11 @@
-"""What the ``mailer`` subcommands share: tables for people, clean failures, argument types."""
+"""Argument types and parsers the ``mailer`` subcommands share: each refuses bad input with a
+message naming the option, so the command exits 2 without a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import sys
-from datetime import datetime, timezone
 from typing import Any
 
 from mailer.errors import ConfigurationError, InvalidContext
@@ -27,25 +26,6 @@ def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return int(text)
-
-
-def print_table(rows: list[tuple[str, ...]]) -> None:
-    """Columns as wide as their widest cell, so keys and addresses line up."""
-    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
-
-
-def format_utc(epoch_s: float) -> str:
-    """UTC to the second, as provider logs show it."""
-    return datetime.fromtimestamp(epoch_s, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def redis_failed(doing: str, err: Exception) -> int:
-    """Exit status 1 with one line: redis-py names host and port, never the password."""
-    print(f"mailer: {doing}: {type(err).__name__}: {err}", file=sys.stderr)
-    return 1
 
 
 def port_from_env() -> int:
