@@ -4,16 +4,22 @@ A backend sends one ``Email`` and returns the provider's id for it. Subclasses i
 ``deliver`` and raise ``TransientSendError`` or ``PermanentSendError`` from the provider's
 own answer; connection reuse lives in ``open``/``close`` so that a worker thread keeps one
 connection for many messages.
+
+A provider's answer may quote the recipients ("failed the check: ann@example.com"); the
+error's text reaches the worker's log and Dramatiq's traceback, so ``send`` masks every
+recipient in it, whichever backend raised it.
 """
 
 from __future__ import annotations
 
 import abc
+import re
+from collections.abc import Iterable
 from types import TracebackType
 from typing import ClassVar
 
 from mailer.envelope import Email
-from mailer.errors import ConfigurationError
+from mailer.errors import ConfigurationError, SendError
 from mailer.settings import Settings
 
 
@@ -44,7 +50,11 @@ class Backend(abc.ABC):
     def send(self, email: Email) -> str:
         """Deliver one message and return the provider's id for it."""
         self.open()
-        return self.deliver(email)
+        try:
+            return self.deliver(email)
+        except SendError as err:
+            _mask_in_error(err, email.recipients)
+            raise
 
     @abc.abstractmethod
     def deliver(self, email: Email) -> str:
@@ -61,3 +71,22 @@ class Backend(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+MASK = "***"
+
+
+def mask_addresses(text: str, addresses: Iterable[str]) -> str:
+    """``text`` with each of ``addresses`` replaced by ``***``, whatever its case."""
+    for address in addresses:
+        if address:
+            text = re.sub(re.escape(address), MASK, text, flags=re.IGNORECASE)
+    return text
+
+
+def _mask_in_error(err: SendError, addresses: Iterable[str]) -> None:
+    """In place, so the error keeps its type, its cause and its traceback."""
+    masked = mask_addresses(err.detail, addresses)
+    if masked != err.detail:
+        err.detail = masked
+        err.args = (err.backend, masked, err.status)

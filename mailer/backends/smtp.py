@@ -10,7 +10,8 @@ Errors follow the server's reply code, 4xx transient and 5xx permanent. Bad cred
 missing extension (STARTTLS, SMTPUTF8) and a certificate that fails verification are permanent
 as well, since retrying cannot fix them; network trouble is transient. After any error the
 connection is closed, so a half-done transaction cannot leak into the next message. The
-username and password never reach a log line or an error.
+username and password never reach a log line or an error, and neither do the recipients: a
+refusal is told by count and reply code, and an address the server quotes back is masked.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from mailer.addresses import addr_spec
-from mailer.backends.base import Backend
+from mailer.backends.base import Backend, mask_addresses
 from mailer.envelope import Email
 from mailer.errors import ConfigurationError, PermanentSendError, SendError, TransientSendError
 from mailer.settings import SMTP_SECURITY_MODES, Settings
@@ -144,10 +145,12 @@ class SMTPBackend(Backend):
         )
         if refused:  # some recipients were accepted, so the message went out to them
             log.warning(
-                "SMTP server %s refused some recipients of %s: %s",
+                "SMTP server %s refused %d of %d recipients of %s: %s",
                 self._server,
+                len(refused),
+                len(email.recipients),
                 mime["Message-ID"],
-                _describe(refused),
+                mask_addresses(_describe(refused), refused),
             )
         return connection
 
@@ -164,9 +167,10 @@ class SMTPBackend(Backend):
         if isinstance(err, smtplib.SMTPRecipientsRefused):
             codes = [code for code, _ in err.recipients.values()]
             status = next((code for code in codes if 400 <= code < 500), codes[0])
-            detail = "every recipient was refused: " + _describe(err.recipients)
+            detail = f"every recipient was refused ({len(codes)}): " + _describe(err.recipients)
             bounced = tuple(a for a, (code, _) in err.recipients.items() if 500 <= code < 600)
-            return _kind(status)(_NAME, self._scrub(detail), status=status, bounced=bounced)
+            detail = mask_addresses(self._scrub(detail), err.recipients)
+            return _kind(status)(_NAME, detail, status=status, bounced=bounced)
         if isinstance(err, smtplib.SMTPResponseException):
             kind = _kind(err.smtp_code)
             return kind(_NAME, self._scrub(_text(err.smtp_error)), status=err.smtp_code)
@@ -197,10 +201,9 @@ def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
 
 
-def _describe(refused: dict[str, tuple[int, bytes]]) -> str:
-    return ", ".join(
-        f"{address} ({code} {_text(reply)})" for address, (code, reply) in refused.items()
-    )
+def _describe(refused: Mapping[str, tuple[int, bytes]]) -> str:
+    """The server's replies, one per refused address, without the addresses."""
+    return ", ".join(f"{code} {_text(reply)}".rstrip() for code, reply in refused.values())
 
 
 def _provider_id(reply: bytes, mime: EmailMessage) -> str:
