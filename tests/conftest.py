@@ -19,6 +19,7 @@ from mailer.embedded_redis import running_redis
 pytest_plugins = [
     "tests.support.certificates",
     "tests.support.smtp_server",
+    "tests.support.redis_server",
     "tests.support.sendgrid_server",
     "tests.support.ses_server",
     "tests.support.scheduler",

@@ -21,12 +21,11 @@ from mailer.errors import PermanentSendError
 from mailer.settings import Settings
 from tests.support.api_process import call_api
 from tests.support.outage import received_ids
-from tests.support.redis_server import AOFRedis, aof_redis
-from tests.support.smtp_server import SMTPSink, smtp_sink
+from tests.support.redis_server import AOFRedis
+from tests.support.smtp_server import SMTPSink
 from tests.support.worker import wait_until
 
 pytestmark = pytest.mark.integration
-__all__ = ["aof_redis", "smtp_sink"]
 
 EMAILS = 30
 OUTAGE_S = 4.0

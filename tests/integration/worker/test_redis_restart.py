@@ -32,12 +32,11 @@ from mailer.envelope import Email
 from tests.support.api_process import call_api
 from tests.support.outage import log_excerpt, received_ids, statuses, whereabouts
 from tests.support.queues import dead_letters
-from tests.support.redis_server import AOFRedis, aof_redis
-from tests.support.smtp_server import SMTPSink, smtp_sink
+from tests.support.redis_server import AOFRedis
+from tests.support.smtp_server import SMTPSink
 from tests.support.worker import wait_until
 
 pytestmark = pytest.mark.integration
-__all__ = ["aof_redis", "smtp_sink"]
 
 EMAILS = 600
 THREADS = 8
