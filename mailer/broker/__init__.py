@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Middleware, Retries
 from periodiq import PeriodiqMiddleware
 
 from mailer import log_redaction
+from mailer.broker.redis_broker import RedisBroker
 from mailer.middleware.boot import OnBoot
 from mailer.middleware.connections import BackendConnections
 from mailer.middleware.log_deliveries import LogDeliveries

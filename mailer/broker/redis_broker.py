@@ -1,0 +1,100 @@
+"""Dramatiq's Redis broker, handing back what a lost connection cut off from a live worker.
+
+Dramatiq moves the messages it fetches into the worker's acks set in the same script that
+returns them. Three things leave messages there that no thread of the worker holds: Redis
+restarting after it ran that script but before its answer reached the worker; a consumer
+thread dropping its in-memory delay queue on a connection error (Dramatiq resets it); and a
+consumer rebuilt after an error dropping the batch it had prefetched. Dramatiq hands an acks
+set back only once the worker's heartbeat has expired: for a worker that lives on, never.
+
+So each time a consumer thread starts a consumer again, the ids in this worker's acks set for
+that queue that no thread holds go back on the queue. Held are the messages handed out and not
+yet acked, nacked or put back, and those waiting in the thread's delay queue. Dramatiq's
+``requeue`` moves only ids still in the acks set, so one acked meanwhile is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
+from dramatiq.brokers.redis import _RedisConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class RedisBroker(DramatiqRedisBroker):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._lock = threading.Lock()
+        self._held: dict[str, set[str]] = defaultdict(set)  # redis message ids, by queue
+        self._consumed: set[str] = set()
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        with self._lock:
+            again = queue_name in self._consumed
+            self._consumed.add(queue_name)
+        if again:
+            self._hand_back_unheld(queue_name)
+        return _Consumer(self, queue_name, prefetch, timeout)
+
+    def hold(self, queue_name: str, redis_message_id: str) -> None:
+        with self._lock:
+            self._held[queue_name].add(redis_message_id)
+
+    def release(self, queue_name: str, redis_message_ids: list[str]) -> None:
+        with self._lock:
+            self._held[queue_name].difference_update(redis_message_ids)
+
+    def _hand_back_unheld(self, queue_name: str) -> None:
+        acks = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
+        fetched = {bytes(member).decode() for member in self.client.smembers(acks)}
+        stale = sorted(fetched - self._holding(queue_name))
+        if stale:
+            self.do_requeue(queue_name, *stale)
+            logger.info("Put back %d message(s) on %s that no thread held.", len(stale), queue_name)
+
+    def _holding(self, queue_name: str) -> set[str]:
+        """What this process still holds of a queue; a delayed queue's messages wait in the
+        calling consumer thread's delay queue, which Dramatiq empties on a connection error."""
+        if not queue_name.endswith(".DQ"):
+            with self._lock:
+                return set(self._held[queue_name])
+        delay_queue = getattr(threading.current_thread(), "delay_queue", None)
+        waiting = list(delay_queue.queue) if delay_queue is not None else []
+        ids = {message.options.get("redis_message_id") for _, message in waiting}
+        with self._lock:
+            self._held[queue_name] = {i for i in ids if i}
+            return set(self._held[queue_name])
+
+
+class _Consumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, telling its broker which messages it handed out."""
+
+    broker: RedisBroker
+
+    def __next__(self) -> MessageProxy | None:
+        message: MessageProxy | None = super().__next__()
+        if message is not None:
+            self.broker.hold(self.queue_name, message.options["redis_message_id"])
+        return message
+
+    def ack(self, message: MessageProxy) -> None:
+        try:
+            super().ack(message)
+        finally:
+            self.broker.release(self.queue_name, [message.options["redis_message_id"]])
+
+    def nack(self, message: MessageProxy) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self.broker.release(self.queue_name, [message.options["redis_message_id"]])
+
+    def requeue(self, messages: list[MessageProxy]) -> None:
+        super().requeue(messages)
+        self.broker.release(self.queue_name, [m.options["redis_message_id"] for m in messages])
