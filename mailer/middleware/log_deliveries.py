@@ -1,11 +1,9 @@
-"""Feed the delivery log (``mailer.stores.delivery_log``) from Dramatiq's own events.
+"""Write each new email's ``queued`` record in the delivery log, off the caller's thread.
 
-The message's fate is known only once the worker has acked it (sent, or retried: ``Retries``
-re-enqueued it) or nacked it (dead-lettered), and Dramatiq runs ``after_*`` hooks in reverse
-order of the middleware list, so the outcome of an attempt is noted in
-``after_process_message`` and written in ``after_ack``/``after_nack``, which come last, on the
-same thread. In ``after_enqueue``, a put-back copy is recognised by its higher ``deferrals``,
-a retry by its ``retries`` (a requeue from the dead letters resets them to 0).
+The worker writes everything after that (``sending``, and each attempt's outcome) in the same
+round trips as its claim and its receipt (``mailer.worker.send``). A retry or a put-back copy
+is recognised by its ``retries`` or ``deferrals`` (a requeue from the dead letters resets
+both) and needs no record of its own.
 
 Logging is bookkeeping: if Redis refuses a write, that is logged and sending carries on.
 """
