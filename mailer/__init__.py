@@ -16,6 +16,7 @@ come with the first call that enqueues (``mailer.actors``).
 
 from __future__ import annotations
 
+from mailer import errors
 from mailer.api.bulk import BulkResult, send_bulk
 from mailer.api.email import send_email
 from mailer.api.events import publish, subscribe
@@ -33,65 +34,14 @@ from mailer.api.log import delivery_status, search_deliveries
 from mailer.api.schedules import cancel_scheduled, schedule_email, scheduled_email
 from mailer.api.suppression import is_suppressed, suppress, unsuppress
 from mailer.envelope import Attachment, Email
-from mailer.errors import (
-    AttachmentTooLarge,
-    BrokerUnavailable,
-    ConfigurationError,
-    InvalidAddress,
-    InvalidAttachment,
-    InvalidContext,
-    InvalidHeader,
-    InvalidKey,
-    InvalidNotification,
-    InvalidPayload,
-    InvalidPriority,
-    InvalidSendTime,
-    InvalidTemplateName,
-    InvalidToken,
-    InvalidUserId,
-    MailerError,
-    MissingContext,
-    PermanentSendError,
-    RenderError,
-    SendError,
-    Throttled,
-    TransientSendError,
-    UnknownTemplate,
-    UnknownTopic,
-    ValidationError,
-)
+from mailer.errors import *  # noqa: F403  (every error is part of the public API)
 from mailer.message import Event
 
 __all__ = [
     "Attachment",
-    "AttachmentTooLarge",
-    "BrokerUnavailable",
     "BulkResult",
-    "ConfigurationError",
     "Email",
     "Event",
-    "InvalidAddress",
-    "InvalidAttachment",
-    "InvalidContext",
-    "InvalidHeader",
-    "InvalidKey",
-    "InvalidNotification",
-    "InvalidPayload",
-    "InvalidPriority",
-    "InvalidSendTime",
-    "InvalidTemplateName",
-    "InvalidToken",
-    "InvalidUserId",
-    "MailerError",
-    "MissingContext",
-    "PermanentSendError",
-    "RenderError",
-    "SendError",
-    "Throttled",
-    "TransientSendError",
-    "UnknownTemplate",
-    "UnknownTopic",
-    "ValidationError",
     "broadcast",
     "cancel_scheduled",
     "delivery_status",
@@ -112,4 +62,5 @@ __all__ = [
     "suppress",
     "unread_count",
     "unsuppress",
+    *errors.__all__,
 ]
