@@ -20,9 +20,11 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
 from dramatiq.brokers.redis import _RedisConsumer
+from dramatiq.errors import ConnectionClosed
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,10 @@ class RedisBroker(DramatiqRedisBroker):
             again = queue_name in self._consumed
             self._consumed.add(queue_name)
         if again:
-            self._hand_back_unheld(queue_name)
+            try:
+                self._hand_back_unheld(queue_name)
+            except redis.ConnectionError as err:  # still down: the consumer thread tries again
+                raise ConnectionClosed(err) from None
         return _Consumer(self, queue_name, prefetch, timeout)
 
     def hold(self, queue_name: str, redis_message_id: str) -> None:
