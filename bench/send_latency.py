@@ -170,7 +170,7 @@ def _profile(call: Call, n: int, offset: int) -> None:
         call(i)
     profiler.disable()
     stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    root = next(k for k in stats if k[2] == "send_email" and k[0].endswith("api.py"))
+    root = next(k for k in stats if k[2] == "send_email" and k[0].endswith("email.py"))
     calls, total = stats[root][1], stats[root][3]
     print(f"  cProfile, {n:,} calls of send_email with new recipients (µs per send_email call):")
     print(f"    {total / calls * 1e6:8.1f} µs  100.0%  send_email, of which")
