@@ -23,26 +23,11 @@ import redis
 
 from mailer.addresses import addr_spec
 from mailer.message import recipients_of, template_of
-from mailer.stores import keys as store
-from mailer.stores.delivery_search import (
-    INDEX_PREFIX,
-    Attempt,
-    Delivery,
-    DeliverySearch,
-    index_key,
-    record_key,
-)
+from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
+from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
 
-__all__ = [
-    "INDEX_PREFIX",
-    "LATENCY_BUCKETS_S",
-    "STATUSES",
-    "Attempt",
-    "Delivery",
-    "DeliveryLog",
-    "record_key",
-]
+__all__ = ["LATENCY_BUCKETS_S", "STATUSES", "Attempt", "Delivery", "DeliveryLog"]
 
 #: ``queued`` (waiting in a queue, also after being put back or requeued), ``sending``,
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
@@ -60,20 +45,34 @@ _SET_STATUS = Script("set_status.lua", "set_status_main.lua")
 class DeliveryLog(DeliverySearch):
     """The log's writes; its reads come from ``DeliverySearch``."""
 
-    def __init__(self, client: redis.Redis, *, retention_s: int = 30 * 24 * 3600) -> None:
-        super().__init__(client)
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        retention_s: int = 30 * 24 * 3600,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        super().__init__(client, prefix=prefix)
         self.retention_s = retention_s
+
+    def _describe(self, message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
+        """Its creation time, the fields that describe it, and the indexes that find it."""
+        to, template = recipients_of(message), template_of(message)
+        fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
+        indexes = [self.index_key("to", addr_spec(a).lower()) for a in to]
+        indexes.append(self.index_key("template", template))
+        return message.message_timestamp / 1000, fields, indexes
 
     # --- writing: one round trip per event ------------------------------------------------
 
     def queued(self, message: dramatiq.Message[Any]) -> None:
         """A dead message was requeued: ``dead``/``failed`` become ``queued``, and a record
         that a worker has made live since is left as it is."""
-        self._event(message.message_id, "queued", *_describe(message), only_if=_UNLESS_LIVE)
+        self._event(message.message_id, "queued", *self._describe(message), only_if=_UNLESS_LIVE)
 
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
-        self._event(message.message_id, "sending", *_describe(message))
+        self._event(message.message_id, "sending", *self._describe(message))
 
     def settled(self, message_id: str, template: str, status: str, attempt: Attempt) -> None:
         """An attempt ended: ``sent``, ``retrying``, ``dead`` or ``suppressed``."""
@@ -93,7 +92,7 @@ class DeliveryLog(DeliverySearch):
     ) -> None:
         """``settled`` as part of ``batch``; ``describe``: the message, when no write so far
         said what it is (a bulk message is logged first by the worker that takes it)."""
-        created, fields, indexes = _describe(describe) if describe else (None, {}, [])
+        created, fields, indexes = self._describe(describe) if describe else (None, {}, [])
         fields.update(backend=attempt.backend or "", error=attempt.error or "")
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
@@ -116,7 +115,7 @@ class DeliveryLog(DeliverySearch):
         """The message was put back to wait for the rate limit or the provider."""
         attempt = Attempt(time.time(), "throttled", backend, error=f"put back for {delay_ms} ms")
         counts = {("throttled", backend, template_of(message)): 1}
-        created, fields, indexes = _describe(message)
+        created, fields, indexes = self._describe(message)
         self._add_event(
             batch,
             message.message_id,
@@ -132,7 +131,7 @@ class DeliveryLog(DeliverySearch):
     def sending_args(self, message: dramatiq.Message[Any]) -> list[str | float | int]:
         """The ``sending`` record's part of a script's arguments: time, created at, retention,
         fields and indexes (``begin_send.lua`` writes it with the claim, in one round trip)."""
-        created, fields, indexes = _describe(message)
+        created, fields, indexes = self._describe(message)
         return [time.time(), created, self.retention_s, json.dumps(fields), json.dumps(indexes)]
 
     def purged(self, message_id: str) -> None:
@@ -147,7 +146,7 @@ class DeliveryLog(DeliverySearch):
         batch = Batch(self.client)
         for message in messages:
             self._add_event(
-                batch, message.message_id, "queued", *_describe(message), only_if=_UNSEEN
+                batch, message.message_id, "queued", *self._describe(message), only_if=_UNSEEN
             )
         batch.execute()
 
@@ -181,8 +180,8 @@ class DeliveryLog(DeliverySearch):
         only_if: str = _ALWAYS,
     ) -> None:
         now = time.time()
-        record = record_key(message_id)
-        keys = [record, INDEX_PREFIX]
+        record = self.record_key(message_id)
+        keys = [record, self.index_prefix]
         args = [
             message_id,
             status,
@@ -207,27 +206,17 @@ class DeliveryLog(DeliverySearch):
     def _count(
         self, pipe: Any, now: float, event: str, backend: str, template: str, n: int
     ) -> None:
-        pipe.hincrby(store.key("metrics", "events"), f"{event}|{backend}|{template}", n)
-        hour = store.key("log", "hourly", str(int(now // 3600)))
+        pipe.hincrby(self.metrics_key("events"), f"{event}|{backend}|{template}", n)
+        hour = self.hourly_key(int(now // 3600))
         pipe.hincrby(hour, f"{event}|{template}", n)
         pipe.expire(hour, self.retention_s)
 
     def _observe(self, pipe: Any, latency_s: float) -> None:
-        histogram = store.key("metrics", "latency")
+        histogram = self.metrics_key("latency")
         bucket = next((b for b in LATENCY_BUCKETS_S if latency_s <= b), math.inf)
         pipe.hincrby(histogram, f"le|{bucket}", 1)
         pipe.hincrbyfloat(histogram, "sum", latency_s)
         pipe.hincrby(histogram, "count", 1)
-
-
-def _describe(message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
-    """Its creation time, the fields that describe it, and the indexes that find it."""
-    to, template = recipients_of(message), template_of(message)
-    fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
-    indexes = [index_key("to", addr_spec(a).lower()) for a in to] + [
-        index_key("template", template)
-    ]
-    return message.message_timestamp / 1000, fields, indexes
 
 
 def _attempt_json(attempt: Attempt) -> dict[str, Any]:

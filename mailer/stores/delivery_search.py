@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 import redis
 
 from mailer.addresses import addr_spec
-from mailer.stores import keys as store
-
-INDEX_PREFIX = store.key("log", "index")
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 
 
 @dataclass(frozen=True)
@@ -47,15 +45,30 @@ class Delivery:
 
 
 class DeliverySearch:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
+        self.prefix = prefix
+        self.index_prefix = namespaced(prefix, "log", "index")
+
+    def record_key(self, message_id: str) -> str:
+        return namespaced(self.prefix, "log", "message", message_id)
+
+    def index_key(self, *parts: str) -> str:
+        return namespaced(self.index_prefix, *parts)
+
+    def hourly_key(self, hour: int) -> str:
+        return namespaced(self.prefix, "log", "hourly", str(hour))
+
+    def metrics_key(self, name: str) -> str:
+        """The counters (``events``) and the send-latency histogram (``latency``)."""
+        return namespaced(self.prefix, "metrics", name)
 
     # --- reading --------------------------------------------------------------------------
 
     def get(self, message_id: str) -> Delivery | None:
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(record_key(message_id))
-            pipe.lrange(record_key(message_id) + ":attempts", 0, -1)
+            pipe.hgetall(self.record_key(message_id))
+            pipe.lrange(self.record_key(message_id) + ":attempts", 0, -1)
             raw, attempts = pipe.execute()
         if not raw:
             return None
@@ -73,13 +86,13 @@ class DeliverySearch:
     ) -> list[Delivery]:
         """Newest first. The most selective index is read; the other criteria filter it."""
         if to is not None:
-            index = index_key("to", addr_spec(to).lower())
+            index = self.index_key("to", addr_spec(to).lower())
         elif template is not None:
-            index = index_key("template", template)
+            index = self.index_key("template", template)
         elif status is not None:
-            index = index_key("status", status)
+            index = self.index_key("status", status)
         else:
-            index = index_key("all")
+            index = self.index_key("all")
         found: list[Delivery] = []
         for delivery in self._walk(index, since, until):
             if (status is None or delivery.status == status) and (
@@ -110,20 +123,12 @@ class DeliverySearch:
         hours_wanted = range(this_hour - hours + 1, this_hour + 1)
         with self.client.pipeline(transaction=False) as pipe:
             for hour in hours_wanted:
-                pipe.hgetall(store.key("log", "hourly", str(hour)))
+                pipe.hgetall(self.hourly_key(hour))
             rows = pipe.execute()
         return [
             (hour * 3600, {bytes(k).decode(): int(v) for k, v in row.items()})
             for hour, row in zip(hours_wanted, rows, strict=True)
         ]
-
-
-def index_key(*parts: str) -> str:
-    return store.key("log", "index", *parts)
-
-
-def record_key(message_id: str) -> str:
-    return store.key("log", "message", message_id)
 
 
 def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -> Delivery:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import redis
 
-from mailer.stores import keys as store
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch, Script
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class Failover:
         after: int,
         cooldown_s: float,
         probe_lease_s: float = PROBE_LEASE_S,
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.primary = primary
         self.fallback = fallback
@@ -76,7 +77,10 @@ class Failover:
         self._cooldown_ms = max(1, int(cooldown_s * 1000))
         self._lease_ms = max(1, int(probe_lease_s * 1000))
         self.client = client
-        self.keys = [store.key("failover", primary), store.key("failover", primary, "probe")]
+        self.keys = [
+            namespaced(prefix, "failover", primary),
+            namespaced(prefix, "failover", primary, "probe"),
+        ]
         self.probe_lease_ms = self._lease_ms
 
     def choose(self) -> str:

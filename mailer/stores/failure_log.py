@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from mailer.stores import keys as store
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch
 
 KEEP_S = 7 * 24 * 3600
@@ -46,12 +46,17 @@ class FailureLog:
     """Failed attempts of the last ``keep_s`` seconds, at most ``max_entries`` of them."""
 
     def __init__(
-        self, client: redis.Redis, *, keep_s: int = KEEP_S, max_entries: int = MAX_ENTRIES
+        self,
+        client: redis.Redis,
+        *,
+        keep_s: int = KEEP_S,
+        max_entries: int = MAX_ENTRIES,
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.client = client
         self.keep_s = keep_s
         self.max_entries = max_entries
-        self.key = store.key("failures")
+        self.key = namespaced(prefix, "failures")
 
     def record(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import redis
 
-from mailer.stores import keys
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Script
 
 _DELETE_IF_EQUAL = Script("delete_if_equal.lua")
@@ -17,13 +17,14 @@ _DELETE_IF_EQUAL = Script("delete_if_equal.lua")
 class IdempotencyKeys:
     """``idempotency_key`` → the id of the first message sent with it, for ``ttl_s`` seconds."""
 
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self.prefix = prefix
 
     def claim(self, key: str, message_id: str) -> str | None:
         """Bind ``key`` to ``message_id``; returns the earlier message's id if it was bound."""
-        name = keys.key("idempotency", key)
+        name = namespaced(self.prefix, "idempotency", key)
         if self.client.set(name, message_id, nx=True, ex=self.ttl_s):
             return None
         earlier = self.client.get(name)
@@ -34,4 +35,4 @@ class IdempotencyKeys:
 
     def release(self, key: str, message_id: str) -> None:
         """Unbind ``key`` if it still names ``message_id``: the enqueue it guarded failed."""
-        _DELETE_IF_EQUAL(self.client, [keys.key("idempotency", key)], [message_id])
+        _DELETE_IF_EQUAL(self.client, [namespaced(self.prefix, "idempotency", key)], [message_id])

@@ -3,20 +3,13 @@
 Rate-limit windows, schedules, idempotency keys, send receipts and the failover circuit all
 live in the Redis the broker uses, so a deployment has one thing to run and back up, and
 every worker and web process on every host sees the same state. The prefix keeps them apart
-from Dramatiq's keys; a store takes its prefix in its constructor (``DEFAULT_PREFIX`` unless
-told otherwise), so two deployments can share one Redis.
+from Dramatiq's keys; each store takes its prefix in its constructor (``DEFAULT_PREFIX`` unless
+told otherwise).
 """
 
 from __future__ import annotations
 
-import threading
-
-import redis
-
 DEFAULT_PREFIX = "mailer"
-
-_clients: dict[str, redis.Redis] = {}
-_lock = threading.Lock()
 
 
 def namespaced(prefix: str, *parts: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import redis
 
 from mailer.settings import Settings
-from mailer.stores import keys as store
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch, Script
 
 logger = logging.getLogger(__name__)
@@ -68,12 +68,25 @@ class RateLimiter:
         *,
         window_ms: int = WINDOW_MS,
         hold_ms: int = 60_000,
+        prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.limits = dict(limits)
         self.window_ms = window_ms
         # An upper bound on a send, after which the slot of a worker that died is let go.
         self.hold_ms = hold_ms
         self.client = client
+        self.prefix = prefix
+
+    def slots_key(self, bucket: str) -> str:
+        return namespaced(self.prefix, "rate", "slots", bucket)
+
+    def pause_key(self, bucket: str) -> str:
+        return namespaced(self.prefix, "rate", "pause", bucket)
+
+    def ticket_key(self, buckets: Sequence[str], lane: str) -> str:
+        """Refusals take turns per set of buckets and per queue: a lane per priority level, so
+        a critical email never queues behind a newsletter's tickets."""
+        return namespaced(self.prefix, "rate", "ticket", "+".join(buckets), lane)
 
     def acquire(
         self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
@@ -90,9 +103,9 @@ class RateLimiter:
         self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
     ) -> Decision:
         """``acquire``, also naming the bucket that refused, for logs and put-back reasons."""
-        keys = [ticket_key(buckets, lane)]
+        keys = [self.ticket_key(buckets, lane)]
         for name in buckets:
-            keys += [slots_key(name), pause_key(name)]
+            keys += [self.slots_key(name), self.pause_key(name)]
         limits = [self.limits.get(bucket, 0) for bucket in buckets]
         args = [token, self.window_ms, self.hold_ms, int(queued), *limits]
         wait_ms, culprit, paused = _ACQUIRE(self.client, keys, args)
@@ -107,13 +120,13 @@ class RateLimiter:
 
     def release_into(self, batch: Batch, buckets: Sequence[str], token: str) -> None:
         """``release`` as part of ``batch``; nothing at all when no bucket is limited."""
-        keys = [slots_key(bucket) for bucket in buckets if self.limits.get(bucket)]
+        keys = [self.slots_key(bucket) for bucket in buckets if self.limits.get(bucket)]
         if keys:
             batch.script(_RELEASE, keys, [token])
 
     def pause(self, bucket: str, pause_ms: int) -> None:
         """Nobody sends through ``bucket`` for ``pause_ms``; a longer pause already set stays."""
-        _PAUSE(self.client, [pause_key(bucket)], [max(1, int(pause_ms))])
+        _PAUSE(self.client, [self.pause_key(bucket)], [max(1, int(pause_ms))])
 
     def reason(self, decision: Decision) -> str:
         """Why a message waits, as the put-back log line says it."""
@@ -121,20 +134,6 @@ class RateLimiter:
             return f"{decision.bucket} paused by the provider"
         per = "s" if self.window_ms == 1000 else f"{self.window_ms} ms"
         return f"rate limit {decision.bucket}={self.limits.get(decision.bucket or '')}/{per}"
-
-
-def slots_key(bucket: str) -> str:
-    return store.key("rate", "slots", bucket)
-
-
-def pause_key(bucket: str) -> str:
-    return store.key("rate", "pause", bucket)
-
-
-def ticket_key(buckets: Sequence[str], lane: str) -> str:
-    """Refusals take turns per set of buckets and per queue: a lane per priority level, so a
-    critical email never queues behind a newsletter's tickets."""
-    return store.key("rate", "ticket", "+".join(buckets), lane)
 
 
 def limits_for(settings: Settings) -> dict[str, int]:

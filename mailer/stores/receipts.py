@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from mailer.stores import keys
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch, Script
 
 _CHECK_AND_CLAIM = Script("claim.lua", "claim_main.lua")
@@ -34,14 +34,6 @@ class Receipt:
     sent_at: float
 
 
-def receipt_key(message_id: str) -> str:
-    return keys.key("sent", message_id)
-
-
-def claim_key(message_id: str) -> str:
-    return keys.key("sending", message_id)
-
-
 class Receipts:
     """Confirmed sends and in-progress claims, keyed by Dramatiq message id.
 
@@ -49,19 +41,28 @@ class Receipts:
     worker died is free again by the time Dramatiq redelivers it.
     """
 
-    def __init__(self, client: redis.Redis, ttl_s: int, lease_s: float) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_s: int, lease_s: float, *, prefix: str = DEFAULT_PREFIX
+    ) -> None:
         self.client = client
         self.ttl_s = ttl_s
         self.lease_ms = int(lease_s * 1000)
+        self.prefix = prefix
+
+    def receipt_key(self, message_id: str) -> str:
+        return namespaced(self.prefix, "sent", message_id)
+
+    def claim_key(self, message_id: str) -> str:
+        return namespaced(self.prefix, "sending", message_id)
 
     def get(self, message_id: str) -> Receipt | None:
-        return receipt_from(message_id, self.client.hgetall(receipt_key(message_id)))
+        return receipt_from(message_id, self.client.hgetall(self.receipt_key(message_id)))
 
     def check_and_claim(self, message_id: str) -> tuple[Receipt | None, str | None, int]:
         """``(receipt, None, 0)`` if it was sent already, else ``(None, token, 0)`` when
         claimed now, or ``(None, None, ms)`` until another worker's claim frees."""
         token = uuid.uuid4().hex
-        message_keys = [receipt_key(message_id), claim_key(message_id)]
+        message_keys = [self.receipt_key(message_id), self.claim_key(message_id)]
         verdict, value = _CHECK_AND_CLAIM(self.client, message_keys, [token, self.lease_ms])
         if int(verdict) == 0:
             return receipt_from(message_id, _pairs(value)), None, 0
@@ -72,9 +73,9 @@ class Receipts:
     def claim(self, message_id: str) -> tuple[str | None, int]:
         """Claim the send of ``message_id``: ``(token, 0)``, or ``(None, ms)`` until it frees."""
         token = uuid.uuid4().hex
-        if self.client.set(claim_key(message_id), token, nx=True, px=self.lease_ms):
+        if self.client.set(self.claim_key(message_id), token, nx=True, px=self.lease_ms):
             return token, 0
-        remaining = int(self.client.pttl(claim_key(message_id)))
+        remaining = int(self.client.pttl(self.claim_key(message_id)))
         return (None, remaining) if remaining > 0 else self.claim(message_id)
 
     def record(
@@ -97,16 +98,16 @@ class Receipts:
     ) -> Receipt:
         """``record`` as part of ``batch``."""
         receipt = Receipt(message_id, backend, provider_id, time.time())
-        message_keys = [receipt_key(message_id), claim_key(message_id)]
+        message_keys = [self.receipt_key(message_id), self.claim_key(message_id)]
         args = [backend, provider_id, receipt.sent_at, self.ttl_s, release or ""]
         batch.script(_RECORD, message_keys, args)
         return receipt
 
     def release(self, message_id: str, token: str) -> None:
-        _RELEASE(self.client, [claim_key(message_id)], [token])
+        _RELEASE(self.client, [self.claim_key(message_id)], [token])
 
     def release_into(self, batch: Batch, message_id: str, token: str) -> None:
-        batch.script(_RELEASE, [claim_key(message_id)], [token])
+        batch.script(_RELEASE, [self.claim_key(message_id)], [token])
 
 
 def receipt_from(message_id: str, fields: dict[bytes, bytes]) -> Receipt | None:

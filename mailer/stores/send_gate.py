@@ -17,10 +17,10 @@ from typing import Any
 
 import dramatiq
 
-from mailer.stores.delivery_log import INDEX_PREFIX, DeliveryLog, record_key
+from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.failover import Failover
-from mailer.stores.rate_limiter import ALL, RateLimiter, pause_key, slots_key, ticket_key
-from mailer.stores.receipts import Receipt, Receipts, claim_key, receipt_from, receipt_key
+from mailer.stores.rate_limiter import ALL, RateLimiter
+from mailer.stores.receipts import Receipt, Receipts, receipt_from
 from mailer.stores.scripts import Script
 from mailer.stores.suppression import SuppressionList, normalise
 
@@ -99,23 +99,21 @@ class SendGate:
 
     def _keys(self, message: dramatiq.Message[Any]) -> list[str]:
         primary, fallback = self.failover.primary, self.failover.fallback or self.failover.primary
-        lane = message.queue_name
+        lane, limiter, message_id = message.queue_name, self.limiter, message.message_id
         return [
-            receipt_key(message.message_id),
-            claim_key(message.message_id),
+            self.receipts.receipt_key(message_id),
+            self.receipts.claim_key(message_id),
             self.suppression.key,
             *self.failover.keys,
-            record_key(message.message_id),
-            INDEX_PREFIX,
-            slots_key(ALL),
-            pause_key(ALL),
-            slots_key(primary),
-            pause_key(primary),
-            slots_key(fallback),
-            pause_key(fallback),
-            ticket_key((ALL, primary), lane),
-            ticket_key((ALL, fallback), lane),
+            self.log.record_key(message_id),
+            self.log.index_prefix,
+            *(key for bucket in (ALL, primary, fallback) for key in self._bucket_keys(bucket)),
+            limiter.ticket_key((ALL, primary), lane),
+            limiter.ticket_key((ALL, fallback), lane),
         ]
+
+    def _bucket_keys(self, bucket: str) -> tuple[str, str]:
+        return self.limiter.slots_key(bucket), self.limiter.pause_key(bucket)
 
     def _args(
         self, message: dramatiq.Message[Any], token: str, recipients: Recipients, queued: bool

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import redis
 
 from mailer.addresses import addr_spec
-from mailer.stores import keys as store
+from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch
 
 #: Why an address is suppressed; free text is refused so reports can group by reason.
@@ -36,9 +36,9 @@ class Suppression:
 
 
 class SuppressionList:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
-        self.key = store.key("suppressed")
+        self.key = namespaced(prefix, "suppressed")
 
     def add(self, addresses: Iterable[str], reason: str) -> int:
         """Suppress ``addresses``; returns how many were not suppressed before."""

@@ -25,8 +25,8 @@ from prometheus_client.registry import Collector
 
 from mailer import stores
 from mailer.settings import Settings
-from mailer.stores import keys as store
 from mailer.stores.delivery_log import LATENCY_BUCKETS_S
+from mailer.stores.delivery_search import DeliverySearch
 from mailer.stores.queue_depths import queue_depths
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -34,8 +34,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class RedisCollector(Collector):
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+    def __init__(self, log: DeliverySearch) -> None:
+        self.log = log
+        self.client = log.client
 
     def collect(self) -> Iterator[Metric]:
         yield self._emails()
@@ -48,7 +49,7 @@ class RedisCollector(Collector):
             "Email delivery events: sent, failed (retried), dead, throttled (put back).",
             labels=["event", "backend", "template"],
         )
-        for field, value in sorted(self.client.hgetall(store.key("metrics", "events")).items()):
+        for field, value in sorted(self.client.hgetall(self.log.metrics_key("events")).items()):
             event, backend, template = bytes(field).decode().split("|", 2)
             family.add_metric([event, backend, template], int(value))
         return family
@@ -56,7 +57,7 @@ class RedisCollector(Collector):
     def _latency(self) -> Metric:
         raw = {
             bytes(k).decode(): float(v)
-            for k, v in self.client.hgetall(store.key("metrics", "latency")).items()
+            for k, v in self.client.hgetall(self.log.metrics_key("latency")).items()
         }
         cumulative, buckets = 0.0, []
         for bound in (*LATENCY_BUCKETS_S, math.inf):
@@ -81,19 +82,20 @@ class RedisCollector(Collector):
         return family
 
 
-def render(client: redis.Redis) -> bytes:
+def render(log: DeliverySearch) -> bytes:
+    """The metrics the delivery log counts, and the queues' depths, in one exposition."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RedisCollector(client))
+    registry.register(RedisCollector(log))
     return generate_latest(registry)
 
 
 def app_for(settings: Settings) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The exporter on the Redis ``settings`` name."""
-    client = stores.for_settings(settings).client
+    log = stores.for_settings(settings).delivery_log
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
-            body = render(client)
+            body = render(log)
         except redis.RedisError as err:
             message = f"redis unavailable: {type(err).__name__}\n".encode()
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])

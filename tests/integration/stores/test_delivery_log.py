@@ -12,6 +12,7 @@ import pytest
 
 from mailer import send_email
 from mailer.stores import redis_client
+from mailer.stores.delivery_log import DeliveryLog
 from mailer.web import metrics
 from tests.support.queues import dead_letters
 from tests.support.worker import REPO_ROOT, wait_until
@@ -55,7 +56,7 @@ def test_the_log_says_what_happened_to_each_email(smtp_sink, start_worker, redis
     assert mailer_log("--status", "sent", "--template", "welcome")[0]["message_id"] == sent_id
     assert mailer_log("--to", "nobody@example.com") == []
 
-    text = metrics.render(redis_client(redis_url)).decode()
+    text = metrics.render(DeliveryLog(redis_client(redis_url))).decode()
     assert 'mailer_emails_total{backend="smtp",event="sent",template="welcome"} 1.0' in text
     assert 'mailer_emails_total{backend="smtp",event="dead",template="welcome"} 1.0' in text
     assert 'mailer_queue_messages{queue="mailer_high",state="dead"} 1.0' in text
