@@ -11,6 +11,7 @@ import pytest
 from dramatiq import Worker
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import default_middleware
 
 from mailer import log_redaction
 from mailer.backends import memory
@@ -123,7 +124,7 @@ def test_uninstall_puts_back_the_previous_factory():
 
 
 def test_dramatiqs_own_failure_lines_carry_no_argument(caplog):
-    broker = StubBroker()
+    broker = StubBroker(middleware=[m() for m in default_middleware if m.__name__ != "Prometheus"])
     broker.emit_after("process_boot")
 
     def send_password_reset(envelope: dict[str, object], context: dict[str, str]) -> None:
