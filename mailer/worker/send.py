@@ -126,6 +126,7 @@ class Sender:
         except (redis.ConnectionError, redis.TimeoutError) as err:
             reason = f"Redis is unreachable ({type(err).__name__})"
             raise Deferred(REDIS_RECHECK_MS, reason, **{CLAIM_OPTION: token}) from err
+        job.message.options.pop(CLAIM_OPTION, None)  # used: no later copy inherits it
         if gate.verdict == "sent":
             receipt = gate.receipt
             assert receipt is not None
