@@ -182,3 +182,17 @@ def _envelope() -> dict[str, object]:
     from mailer.envelope import Email
 
     return Email(to=["ann@example.com"], from_email="", tags=["welcome"]).to_json()
+
+
+def test_a_copy_takes_back_the_claim_its_tries_lost_answer_left(stub_broker, stub_worker):
+    """Redis ran the gate's script but its answer never came: the copy put back carries the
+    claim's token and sends at once instead of waiting out the lease."""
+    message = emails.lookup("welcome").actor.message(_envelope(), WELCOME)
+    receipts = stores.for_settings(settings.current()).receipts
+    receipts.client.set(receipts.claim_key(message.message_id), "lost-answer", px=60_000)
+    started = time.monotonic()
+    stub_broker.enqueue(message.copy(options={"claim_token": "lost-answer", "deferrals": 1}))
+    drain(stub_broker, stub_worker)
+    assert [email.to for email in memory.sent()] == [["ann@example.com"]]
+    assert time.monotonic() - started < 5, "sent at once, not after the lease"
+    assert receipts.client.get(receipts.claim_key(message.message_id)) is None
