@@ -58,10 +58,14 @@ def broker() -> Iterator[RedisBroker]:
 
 @pytest.fixture
 def worker(broker: RedisBroker) -> Iterator[Worker]:
+    hooks = list(broker.middleware)
     worker = Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
     yield worker
     worker.stop()
+    # The worker put a hook on the suite's broker that starts consumers for every queue declared
+    # later, stopped worker or not: a test that declares an actor would start them for good.
+    broker.middleware[:] = hooks
 
 
 def drain(broker: RedisBroker, worker: Worker) -> None:
