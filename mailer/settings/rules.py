@@ -1,0 +1,52 @@
+"""Rules across settings, each naming the variable at fault."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from mailer.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mailer.settings.model import Settings
+
+
+def check_redis_url(url: str) -> None:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+    try:
+        _ = urlsplit(url).port  # parses the port, raising on a non-number
+    except ValueError:
+        raise ConfigurationError("REDIS_URL", "has a port that is not a number") from None
+
+
+def check_pairs(settings: Settings) -> None:
+    """A user name without its password, or a password without its user, is a mistake."""
+    pairs = [
+        ("SMTP_USERNAME", settings.smtp_username, "SMTP_PASSWORD", settings.smtp_password),
+        (
+            "MAILER_DASHBOARD_USER",
+            settings.dashboard_user,
+            "MAILER_DASHBOARD_PASSWORD",
+            settings.dashboard_password,
+        ),
+    ]
+    for user_variable, user, password_variable, password in pairs:
+        if user is not None and password is None:
+            raise ConfigurationError(password_variable, f"is required when {user_variable} is set")
+        if password is not None and user is None:
+            raise ConfigurationError(user_variable, f"is required when {password_variable} is set")
+
+
+def check_failover_and_heartbeat(settings: Settings) -> None:
+    if settings.failover_cooldown_s <= 0:
+        raise ConfigurationError("MAILER_FAILOVER_COOLDOWN", "must be a positive number of seconds")
+    # Dramatiq's workers refresh their heartbeat about once a second when idle; a
+    # shorter timeout would hand a live worker's messages to another one.
+    if settings.heartbeat_timeout_s < 5:
+        raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
+
+
+def is_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
