@@ -17,8 +17,9 @@ from mailer.web.pages import Services
 from mailer.web.render import page
 
 HOURS = 24
-#: How often the page re-fetches ``/live``.
+#: How often the page re-fetches ``/live``, unless ``?refresh=<s>`` asks otherwise.
 REFRESH_S = 10
+REFRESH_RANGE_S = range(1, 3601)
 RECENT_DEAD = 10
 
 
@@ -45,12 +46,14 @@ def overview(request: Request, services: Services) -> Response:
         failing=failing,
         dead=services.dead_letters.list(limit=RECENT_DEAD),
         span_hours=HOURS,
-        **live_context(services),
+        **{**live_context(services), "refresh_s": _refresh_s(request)},
     )
 
 
 def live(request: Request, services: Services) -> Response:
-    return page(request, "_live.html", **live_context(services))
+    return page(
+        request, "_live.html", **{**live_context(services), "refresh_s": _refresh_s(request)}
+    )
 
 
 def live_context(services: Services) -> dict[str, Any]:
@@ -71,6 +74,11 @@ def live_context(services: Services) -> dict[str, Any]:
         "workers": alive_workers(services.broker.client, services.broker.namespace, timeout_s),
         "heartbeat_timeout_s": timeout_s,
     }
+
+
+def _refresh_s(request: Request) -> int:
+    asked = request.query.get("refresh", "")
+    return int(asked) if asked.isdigit() and int(asked) in REFRESH_RANGE_S else REFRESH_S
 
 
 def _traffic(services: Services) -> Traffic:
