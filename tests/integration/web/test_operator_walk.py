@@ -66,6 +66,8 @@ def test_from_the_chart_to_a_requeued_email_then_a_cancel_and_a_removal(
     # The page's own script re-fetches the fragment; the page's policy lets nothing else run.
     assert wait_until(lambda: page.locator("#live-updated").inner_text() != first, 10)
     assert page.locator("#per-minute rect title", has_text="1 dead").count() == 1
+    # One worker process: neither the publishing process nor the dashboard counts as one.
+    assert page.locator("#workers tr").count() == 2
     shots(page, "1-overview")
 
     # ... to the failing type's dead letters, and its dead message.

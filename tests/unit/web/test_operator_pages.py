@@ -15,6 +15,7 @@ from mailer.stores.delivery_log import Attempt
 from mailer.stores.event_log import EventLog
 from mailer.stores.scripts import Batch
 from mailer.stores.sent_content import MASK, SentContents
+from mailer.stores.workers import register
 from mailer.templates import BUNDLED_DIR
 from mailer.templates.fingerprint import fingerprint
 from tests.support.dashboard_client import Client
@@ -49,11 +50,17 @@ def test_the_overview_charts_the_last_hour_and_links_failing_types(
 
 def test_only_workers_with_a_live_heartbeat_are_listed(client: Client) -> None:
     beats = f"{broker.namespace}:__heartbeats__"
-    broker.client.zadd(beats, {"alive-worker": time.time() * 1000, "gone-worker": 1000})
+    now_ms = time.time() * 1000
+    broker.client.zadd(
+        beats, {"alive-worker": now_ms, "gone-worker": 1000, "a-web-process": now_ms}
+    )
+    register(broker.client, "alive-worker")
+    register(broker.client, "gone-worker")
     broker.client.sadd(f"{broker.namespace}:__acks__.alive-worker.mailer_critical", "m1", "m2")
     workers = re.search(r'<table id="workers">(.*?)</table>', client.get("/live").body, re.S)
     assert workers is not None
     assert "alive-wo" in workers[1] and "gone-wor" not in workers[1]
+    assert "a-web-pr" not in workers[1]  # its heartbeat is alive, but it only enqueues
     assert '<td class="n">2</td>' in workers[1]
 
 
