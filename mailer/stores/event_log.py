@@ -72,11 +72,13 @@ class EventLog:
             "published_at": repr(published_at),
             "payload": json.dumps(mask_sensitive(payload)),
         }
-        for name, message_id in subscribers:
-            fields[f"sub:{name}"] = json.dumps({"message_id": message_id, "status": "queued"})
         key = self.event_key(event_id)
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping=fields)
+            for name, message_id in subscribers:
+                # A fast worker may have written the subscriber's outcome already: it stays.
+                queued = json.dumps({"message_id": message_id, "status": "queued"})
+                pipe.hsetnx(key, f"sub:{name}", queued)
             pipe.expire(key, TTL_S)
             pipe.zadd(self.recent_key, {event_id: published_at})
             pipe.zremrangebyrank(self.recent_key, 0, -KEEP - 1)
