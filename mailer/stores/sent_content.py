@@ -4,9 +4,10 @@ Dramatiq forgets a message once it is acked, so after a send the dashboard could
 happened, not what went out. On ``sent`` the worker stores, in the same round trip as the
 outcome, the email's type, its envelope as it went out (recipients after suppression, the
 sender, headers; attachments by name, type and size only) and its template context with the
-values of sensitive keys already masked, plus a fingerprint of the template's files. The
-dashboard re-renders the email from these on demand, and says so when the template has
-changed since. The key expires with the log record (``MAILER_LOG_RETENTION_DAYS``).
+values of sensitive keys already masked, plus a fingerprint of the template's files, as
+zlib-compressed JSON (about 0.5 kB an email beside the log record's 1.4 kB). The dashboard
+re-renders the email from these on demand, and says so when the template has changed since.
+The key expires with the log record (``MAILER_LOG_RETENTION_DAYS``).
 
 A password-reset link is a credential for as long as it is valid, so it is masked before it is
 stored: no one reading Redis, the dashboard or a backup can use it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,8 @@ from mailer.stores.scripts import Batch
 #: Context keys whose values are credentials, masked wherever an operator can look.
 DEFAULT_SENSITIVE = frozenset({"reset_url", "verify_url"})
 MASK = "••••••"
+# zlib's fastest level: a record is under a kilobyte, and this halves what it keeps in Redis.
+_LEVEL = 1
 
 
 def mask_sensitive(
@@ -87,13 +91,14 @@ class SentContents:
             "fingerprint": fingerprint,
             "sent_at": time.time(),
         }
-        batch.pipe.set(self.key(message_id), json.dumps(data), ex=self.retention_s)
+        packed = zlib.compress(json.dumps(data, separators=(",", ":")).encode(), _LEVEL)
+        batch.pipe.set(self.key(message_id), packed, ex=self.retention_s)
 
     def get(self, message_id: str) -> SentContent | None:
         raw = self.client.get(self.key(message_id))
         if raw is None:
             return None
-        data = json.loads(raw)
+        data = json.loads(zlib.decompress(raw))
         return SentContent(
             data["template"],
             data["envelope"],
