@@ -47,6 +47,27 @@ def check_failover_and_heartbeat(settings: Settings) -> None:
         raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
 
 
+def check_dkim(settings: Settings) -> None:
+    """DKIM needs its selector, its domain and one key: any of them alone is a mistake."""
+    key_set = settings.dkim_private_key is not None or settings.dkim_private_key_path is not None
+    parts = {
+        "MAILER_DKIM_SELECTOR": bool(settings.dkim_selector),
+        "MAILER_DKIM_DOMAIN": bool(settings.dkim_domain),
+        "MAILER_DKIM_PRIVATE_KEY": key_set,
+    }
+    missing = [variable for variable, given in parts.items() if not given]
+    if missing and len(missing) < len(parts):
+        raise ConfigurationError(
+            missing[0],
+            "is required to sign with DKIM: set MAILER_DKIM_SELECTOR, MAILER_DKIM_DOMAIN and "
+            "MAILER_DKIM_PRIVATE_KEY (or MAILER_DKIM_PRIVATE_KEY_FILE) together",
+        )
+    if settings.dkim_private_key is not None and settings.dkim_private_key_path is not None:
+        raise ConfigurationError(
+            "MAILER_DKIM_PRIVATE_KEY_FILE", "set either it or MAILER_DKIM_PRIVATE_KEY, not both"
+        )
+
+
 def is_origin(origin: str) -> bool:
     parts = urlsplit(origin)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
