@@ -195,6 +195,11 @@ class SMTPSink:
         with self._lock:
             self._script.extend(replies)
 
+    def unscript(self) -> None:
+        """Forget the replies still scripted: mail is accepted from now on."""
+        with self._lock:
+            self._script.clear()
+
     def reject_recipient(self, address: str, reply: str = MAILBOX_UNAVAILABLE) -> None:
         with self._lock:
             self._refused[address.lower()] = reply
