@@ -63,7 +63,9 @@ class Signer:
             raise
         except Exception as err:  # dkimpy raises several kinds for a key it cannot use
             raise ConfigurationError(
-                variable, f"is not a usable DKIM private key (PEM, RSA or Ed25519): {_why(err)}"
+                variable,
+                f"is not a usable DKIM private key ({type(err).__name__}): "
+                "give an RSA (PKCS#1 or PKCS#8) or Ed25519 key in PEM",
             ) from None
         return signer
 
@@ -100,8 +102,3 @@ def _key(settings: Settings) -> tuple[str, bytes]:
     text = settings.dkim_private_key or ""
     # A platform's config field may hold the PEM on one line, its newlines written as \n.
     return "MAILER_DKIM_PRIVATE_KEY", text.replace("\\n", "\n").encode("ascii", "replace")
-
-
-def _why(err: Exception) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text[:200]
