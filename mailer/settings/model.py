@@ -16,6 +16,7 @@ from mailer.settings.rules import (
     check_pairs,
     check_redis_url,
     is_origin,
+    with_cert_check,
 )
 
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
@@ -78,6 +79,12 @@ class Settings:
     dkim_private_key: str | None = field(default=None, repr=False)
     dkim_private_key_path: Path | None = None
     redis_cert_check: str = "required"
+
+    def __post_init__(self) -> None:
+        # Every Redis client (the broker's, the stores', the web process's) is made from the
+        # URL, so the certificate check rides in it as redis-py's own ``ssl_cert_reqs``.
+        url = with_cert_check(self.redis_url, self.redis_cert_check)
+        object.__setattr__(self, "redis_url", url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mailer.errors import ConfigurationError
 
@@ -66,6 +66,16 @@ def check_dkim(settings: Settings) -> None:
         raise ConfigurationError(
             "MAILER_DKIM_PRIVATE_KEY_FILE", "set either it or MAILER_DKIM_PRIVATE_KEY, not both"
         )
+
+
+def with_cert_check(url: str, cert_check: str) -> str:
+    """``url``, told not to verify the server's certificate when ``cert_check`` is ``none``
+    (Heroku Redis's is self-signed); a ``ssl_cert_reqs`` the URL gives itself wins."""
+    parts = urlsplit(url)
+    if cert_check == "required" or parts.scheme != "rediss" or "ssl_cert_reqs=" in parts.query:
+        return url
+    query = "&".join(filter(None, [parts.query, f"ssl_cert_reqs={cert_check}"]))
+    return urlunsplit(parts._replace(query=query))
 
 
 def is_origin(origin: str) -> bool:

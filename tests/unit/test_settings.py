@@ -148,3 +148,23 @@ def test_a_dkim_key_given_twice_is_refused():
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env(environ)
     assert caught.value.variable == "MAILER_DKIM_PRIVATE_KEY_FILE"
+
+
+@pytest.mark.parametrize(
+    ("url", "check", "expected"),
+    [
+        ("rediss://:pw@h:6380/0", "none", "rediss://:pw@h:6380/0?ssl_cert_reqs=none"),
+        (
+            "rediss://h:6380/0?ssl_cert_reqs=required",
+            "none",
+            "rediss://h:6380/0?ssl_cert_reqs=required",
+        ),
+        ("rediss://h:6380/0", "required", "rediss://h:6380/0"),
+        ("redis://h:6379/0", "none", "redis://h:6379/0"),
+    ],
+)
+def test_the_redis_certificate_check_rides_in_the_url_every_client_is_made_from(
+    url, check, expected
+):
+    environ = {"REDIS_URL": url, "MAILER_REDIS_CERT_CHECK": check}
+    assert Settings.from_env(environ).redis_url == expected
