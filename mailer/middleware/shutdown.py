@@ -46,6 +46,7 @@ from dramatiq.common import iter_queue
 from dramatiq.middleware import Middleware
 
 from mailer import settings, stores
+from mailer.stores.scripts import Batch
 from mailer.worker import state
 
 logger = logging.getLogger(__name__)
@@ -130,11 +131,16 @@ class HandBackOnShutdown(Middleware):
 
 
 def _release_claims(sends: list[state.Send]) -> None:
-    """So that the copies put back are not held off until the claims expire."""
-    receipts = stores.for_settings(settings.current()).receipts
+    """So that the copies put back are not held off until the claims expire; a send that never
+    reached its provider lets go of its backend too, so its copy may fail over."""
+    bundle = stores.for_settings(settings.current())
     for send in sends:
+        batch = Batch(bundle.client)
+        bundle.receipts.release_into(batch, send.message_id, send.claim or "")
+        if send.called_s is None and send.backend:
+            bundle.failover.try_over_into(batch, send.message_id, send.backend, send.claim or "")
         try:
-            receipts.release(send.message_id, send.claim or "")
+            batch.execute()
         except Exception as err:
             logger.warning("Could not release message %s: %s", send.message_id, err)
 
