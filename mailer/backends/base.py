@@ -55,12 +55,14 @@ class Backend(abc.ABC):
     def send(self, email: Email) -> str:
         """Deliver one message and return the provider's id for it, within the deadline."""
         self.deadline_s = time.monotonic() + self.settings.send_deadline_s
-        self.open()
         try:
+            self.open()
             return self.deliver(email)
         except SendError as err:
             _mask_in_error(err, email.recipients)
             raise
+        finally:
+            self.deadline_s = math.inf  # a connection opened between sends has no deadline
 
     def remaining_s(self) -> float:
         """Seconds left before the send's deadline; zero once it has passed."""
