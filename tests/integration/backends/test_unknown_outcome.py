@@ -107,6 +107,17 @@ def test_the_deadline_spans_every_smtp_step_and_fails_before_the_handover_as_tra
     assert not isinstance(caught.value, UnknownOutcome)
 
 
+def test_a_reply_to_the_message_is_an_answer_not_an_unknown_outcome(smtp_sink: SMTPSink) -> None:
+    smtp_sink.script(["451 4.3.0 Try again later"])
+    with (
+        pytest.raises(TransientSendError) as caught,
+        SMTPBackend(smtp_settings(smtp_sink.port)) as b,
+    ):
+        b.send(an_email())
+    assert not isinstance(caught.value, UnknownOutcome)
+    assert caught.value.status == 451
+
+
 def test_a_refused_smtp_connection_is_not_an_unknown_outcome() -> None:
     with socket.socket() as closed:
         closed.bind((HOST, 0))
