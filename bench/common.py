@@ -187,6 +187,9 @@ def configure_process(redis_url: str, smtp_port: int | None = None) -> None:
         raise RuntimeError("configure_process() must run before mailer's broker is imported")
     os.environ.update(REDIS_URL=redis_url, MAILER_FROM=SENDER)
     os.environ.pop("MAILER_TEMPLATES_DIR", None)
+    # News carries its unsubscribe link, as in production: workers refuse to start without.
+    os.environ.setdefault("MAILER_PUBLIC_URL", "https://bench.example")
+    os.environ.setdefault("MAILER_SECRET_KEY", "bench-secret-" + "k" * 32)
     if smtp_port is None:
         os.environ["MAILER_BACKEND"] = "console"  # never used: no worker runs in this process
     else:

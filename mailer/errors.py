@@ -27,7 +27,9 @@ to the dead-letter queue at once because retrying cannot help::
     ├── RenderError                  a template failed to render in the worker (permanent)
     └── SendError                    the backend could not deliver
         ├── TransientSendError       retry later: 4xx SMTP, timeouts, 429, 5xx APIs
-        │   └── Throttled            the provider asked us to slow down
+        │   ├── Throttled            the provider asked us to slow down
+        │   └── UnknownOutcome       no answer after the provider had the message: retried
+        │                            through the same backend only
         └── PermanentSendError       never retry: 5xx SMTP, 400/401/403, rejected
 
 A send error carries the backend's name and the provider's own status and text, and never a
@@ -59,6 +61,7 @@ __all__ = [
     "SendError",
     "Throttled",
     "TransientSendError",
+    "UnknownOutcome",
     "UnknownTemplate",
     "UnknownTopic",
     "ValidationError",
@@ -225,6 +228,17 @@ class Throttled(TransientSendError):
     ) -> None:
         super().__init__(backend, detail, status=status)
         self.retry_after_s = retry_after_s
+
+
+class UnknownOutcome(TransientSendError):
+    """The provider had the whole message, then its answer was lost: a timeout or a dropped
+    connection after the end of SMTP's DATA or after an API request's body was sent.
+
+    The provider may have accepted it. The worker retries it through the same backend only,
+    never the fallback, so the worst case is one duplicate through one provider; and it does
+    not count against the backend in the failover circuit. ``detail`` carries the provider's
+    last words before the silence.
+    """
 
 
 class PermanentSendError(SendError):

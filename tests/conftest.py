@@ -34,6 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
     server = _stack.enter_context(running_redis())
     os.environ["REDIS_URL"] = server.url
     os.environ["MAILER_BACKEND"] = "memory"
+    # News carries an unsubscribe link, so a worker refuses to start without these.
+    os.environ.setdefault("MAILER_PUBLIC_URL", "http://127.0.0.1:8000")
+    os.environ.setdefault("MAILER_SECRET_KEY", "suite-secret-key-" + "x" * 32)
     os.environ.pop("MAILER_TEMPLATES_DIR", None)
 
 

@@ -28,6 +28,7 @@ from mailer.backends import backend_class
 from mailer.envelope import Email
 from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
 from mailer.message import actor_name
+from mailer.middleware.news_links import RequireUnsubscribeLinks
 from mailer.priorities import LEVELS, Priority
 from mailer.stores.rate_limiter import limits_for
 from mailer.templates import for_settings
@@ -129,5 +130,11 @@ def _check_backends(configured: settings.Settings) -> None:
         backend_class(name, "MAILER_RATE_LIMITS")
 
 
+def news_types() -> list[str]:
+    """The declared email types that carry an unsubscribe link."""
+    return [name for name, declared in EMAIL_TYPES.items() if not declared.transactional]
+
+
 _declare_application_types()
 _check_backends(settings.current())
+dramatiq.get_broker().add_middleware(RequireUnsubscribeLinks(news_types))

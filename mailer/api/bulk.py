@@ -51,6 +51,7 @@ from mailer.priorities import Priority, parse_priority
 from mailer.settings import Settings
 from mailer.stores.batch_enqueue import Encoded, enqueuer
 from mailer.templates import Templates, for_settings
+from mailer.worker.unsubscribe_links import require_links
 
 if TYPE_CHECKING:
     from mailer.actors.emails import EmailType
@@ -166,6 +167,8 @@ def _plan(
     templates = for_settings(settings)
     templates.required_variables(template)  # refuses a malformed or unknown name
     declared = emails.lookup(template)
+    if not declared.transactional:
+        require_links(settings, [template])
     level = parse_priority(priority)
     bulk_id = str(uuid.uuid4() if checked_key is None else uuid.uuid5(_IDS, checked_key))
     shared = check_context(context)

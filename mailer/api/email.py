@@ -28,6 +28,7 @@ from mailer.errors import InvalidContext
 from mailer.priorities import Priority, parse_priority
 from mailer.settings import Settings
 from mailer.templates import for_settings
+from mailer.worker.unsubscribe_links import require_links
 
 if TYPE_CHECKING:
     from mailer.actors.emails import EmailType
@@ -101,6 +102,8 @@ def checked_message(
     checked_context = check_context(context)
     for_settings(settings).check(template, checked_context)
     declared = emails.lookup(template)
+    if not declared.transactional:
+        require_links(settings, [template])
     from_email = options.from_email
     envelope = Email(
         to=parse_addresses(to, "to", required=True),

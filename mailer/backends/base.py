@@ -13,7 +13,9 @@ recipient in it, whichever backend raised it.
 from __future__ import annotations
 
 import abc
+import math
 import re
+import time
 from collections.abc import Iterable
 from types import TracebackType
 from typing import ClassVar
@@ -32,6 +34,9 @@ class Backend(abc.ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        #: When the send under way must be over (``time.monotonic()``): ``MAILER_SEND_DEADLINE``
+        #: after it began, across connecting, every command and the provider's final answer.
+        self.deadline_s = math.inf
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
@@ -48,13 +53,20 @@ class Backend(abc.ABC):
         return None
 
     def send(self, email: Email) -> str:
-        """Deliver one message and return the provider's id for it."""
-        self.open()
+        """Deliver one message and return the provider's id for it, within the deadline."""
+        self.deadline_s = time.monotonic() + self.settings.send_deadline_s
         try:
+            self.open()
             return self.deliver(email)
         except SendError as err:
             _mask_in_error(err, email.recipients)
             raise
+        finally:
+            self.deadline_s = math.inf  # a connection opened between sends has no deadline
+
+    def remaining_s(self) -> float:
+        """Seconds left before the send's deadline; zero once it has passed."""
+        return max(0.0, self.deadline_s - time.monotonic())
 
     @abc.abstractmethod
     def deliver(self, email: Email) -> str:

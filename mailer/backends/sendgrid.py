@@ -6,6 +6,11 @@ mapping of the ``Email`` fields and reads like SendGrid's own documentation. Sen
 
 The SDK's HTTP client logs every request's headers, the API key among them, at DEBUG level;
 a filter on its logger drops that one record so that turning on debug logging never leaks it.
+
+Connecting and waiting for the answer each get half of what is left of the send's deadline
+(``MAILER_SEND_DEADLINE``). urllib wraps an error made while connecting or sending the request
+in a ``URLError``; anything raised bare comes later, once SendGrid had the whole request, and
+is an ``UnknownOutcome``: SendGrid may have accepted it, so it is retried through SendGrid only.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import http.client
 import json
 import logging
 import time
+import urllib.error
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -33,6 +39,7 @@ from mailer.errors import (
     SendError,
     Throttled,
     TransientSendError,
+    UnknownOutcome,
 )
 from mailer.settings import Settings
 
@@ -43,8 +50,6 @@ _MAX_CATEGORIES = 10  # SendGrid refuses a message with more
 class SendGridBackend(Backend):
     name = _NAME
     needs_real_sender = True
-    #: Seconds to wait for SendGrid to connect and answer; the worker retries after that.
-    timeout_s: float = 20.0
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -74,7 +79,7 @@ class SendGridBackend(Backend):
         self.open()
         with _map_errors():
             response = self._client.client.mail.send.post(
-                request_body=payload(email), timeout=self.timeout_s
+                request_body=payload(email), timeout=max(0.1, self.remaining_s() / 2)
             )
         return str(response.headers.get("X-Message-Id", ""))
 
@@ -157,9 +162,12 @@ def _map_errors() -> Iterator[None]:
         yield
     except http_errors.HTTPError as err:
         raise _http_error(err) from err
+    except urllib.error.URLError as err:
+        # Refused connections, failed handshakes, timeouts before the request was sent.
+        raise TransientSendError(_NAME, str(err.reason)) from err
     except (OSError, http.client.HTTPException) as err:
-        # Refused or dropped connections and timeouts; urllib wraps some in URLError.
-        raise TransientSendError(_NAME, str(getattr(err, "reason", err))) from err
+        detail = f"no answer after the request was sent ({str(err) or type(err).__name__})"
+        raise UnknownOutcome(_NAME, f"{detail}; SendGrid may have accepted it") from err
 
 
 def _http_error(err: http_errors.HTTPError) -> SendError:

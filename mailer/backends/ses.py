@@ -1,9 +1,11 @@
 """Amazon SES (API v2): the whole MIME message goes as raw data, so attachments and headers survive.
 
 Credentials come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` and friends, a profile, an
-instance role); this module never reads or logs them. botocore retries only once, briefly:
-the worker retries with backoff anyway, and two layers of long retries would hold a worker
-thread for minutes.
+instance role); this module never reads or logs them. botocore does not retry: the worker
+retries with backoff anyway, a retry inside the call could send again a message SES already
+had, and it would run past the send's deadline. The connect and read timeouts add up to
+``MAILER_SEND_DEADLINE``. A read timeout or a connection closed once the request was on its
+way is an ``UnknownOutcome``: SES may have taken the message, so it is retried through SES only.
 
 Tags and metadata become SES message tags, which allow only ``[A-Za-z0-9_-]`` up to 256
 characters in a name or value: other characters are replaced by ``_``, an empty result is
@@ -30,6 +32,7 @@ from mailer.errors import (
     SendError,
     Throttled,
     TransientSendError,
+    UnknownOutcome,
 )
 from mailer.settings import Settings
 
@@ -38,9 +41,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sesv2.type_defs import MessageTagTypeDef
 
 _NAME = "ses"
-_CONFIG = Config(
-    retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30
-)
+#: The most of the deadline that connecting may take; the rest waits for SES's answer.
+_CONNECT_TIMEOUT_S = 5.0
 # SESv2 answers 429 TooManyRequestsException; the common AWS errors add the other two.
 _THROTTLING_CODES = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException"})
 # SES puts its sending-quota errors in the message whatever the code (LimitExceededException
@@ -55,6 +57,12 @@ _TRANSIENT_CODES = frozenset(
         "RequestTimeout",
         "RequestTimeoutException",
     }
+)
+# Raised once the request may have reached SES: waiting for the answer, or reading it.
+_ANSWER_LOST = (
+    boto_errors.ReadTimeoutError,
+    boto_errors.ConnectionClosedError,
+    boto_errors.ResponseStreamingError,
 )
 _TAG_INVALID = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_MAX_CHARS = 256
@@ -84,7 +92,7 @@ class SESBackend(Backend):
             "sesv2",
             region_name=self.settings.aws_region,
             endpoint_url=self.settings.ses_endpoint_url,
-            config=_CONFIG,
+            config=_config(self.settings.send_deadline_s),
         )
         return True
 
@@ -103,6 +111,15 @@ class SESBackend(Backend):
         self.open()
         assert self._client is not None  # open() has just made it, or made it before
         return self._client
+
+
+def _config(deadline_s: float) -> Config:
+    connect_s = min(_CONNECT_TIMEOUT_S, deadline_s / 4)
+    return Config(
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=connect_s,
+        read_timeout=deadline_s - connect_s,
+    )
 
 
 def _request(email: Email, configuration_set: str | None) -> dict[str, Any]:
@@ -154,6 +171,9 @@ def _map_errors() -> Iterator[None]:
         raise PermanentSendError(
             _NAME, "no complete AWS credentials found (set AWS_ACCESS_KEY_ID and friends)"
         ) from err
+    except _ANSWER_LOST as err:
+        detail = f"no answer after the request was sent ({err}); SES may have accepted it"
+        raise UnknownOutcome(_NAME, detail) from err
     except (boto_errors.ConnectionError, boto_errors.HTTPClientError) as err:
         # Connect and read timeouts, refused or dropped connections: SES may be fine later.
         raise TransientSendError(_NAME, str(err)) from err

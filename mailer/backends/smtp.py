@@ -8,7 +8,11 @@ already, and a second copy would reach the recipients.
 
 Errors follow the server's reply code, 4xx transient and 5xx permanent. Bad credentials, a
 missing extension (STARTTLS, SMTPUTF8) and a certificate that fails verification are permanent
-as well, since retrying cannot fix them; network trouble is transient. After any error the
+as well, since retrying cannot fix them; network trouble is transient. A timeout or a dropped
+line after the message's final dot is neither: the server may have queued it, so it is an
+``UnknownOutcome``, retried through this backend only. The whole call, connecting included,
+is held to ``MAILER_SEND_DEADLINE``; with ``MAILER_DKIM_*`` set, the bytes on the wire are
+signed (``mailer.backends.dkim``). After any error the
 connection is closed, so a half-done transaction cannot leak into the next message. The
 username and password never reach a log line or an error, and neither do the recipients: a
 refusal is told by count and reply code, and an address the server quotes back is masked.
@@ -20,42 +24,30 @@ import logging
 import re
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
 
 from mailer.addresses import addr_spec
 from mailer.backends.base import Backend, mask_addresses
+from mailer.backends.dkim import Signer
+from mailer.backends.smtp_connection import Connection, SSLConnection, answer_lost
 from mailer.envelope import Email
-from mailer.errors import ConfigurationError, PermanentSendError, SendError, TransientSendError
+from mailer.errors import (
+    ConfigurationError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    UnknownOutcome,
+)
 from mailer.settings import SMTP_SECURITY_MODES, Settings
-
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
 
 log = logging.getLogger(__name__)
 
 _NAME = "smtp"
 # Postfix answers "250 2.0.0 Ok: queued as 4B3C61D0E4", Exim "250 OK id=1uXyZa-000Abc-De".
 _QUEUE_ID = re.compile(r"(?:queued as|\bid=)\s*<?([\w@-]+(?:\.[\w@-]+)*)", re.IGNORECASE)
-
-
-class _Connection(smtplib.SMTP):
-    """smtplib's client, remembering whether DATA was sent and what the server answered."""
-
-    data_sent = False
-    data_reply = b""
-
-    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
-        self.data_sent = True
-        code, reply = super().data(msg)
-        self.data_reply = reply
-        return code, reply
-
-
-class _SSLConnection(_Connection, smtplib.SMTP_SSL):
-    """The same client over implicit TLS."""
 
 
 class SMTPBackend(Backend):
@@ -66,7 +58,8 @@ class SMTPBackend(Backend):
         """``ssl_context`` replaces the default verifying context, e.g. to trust a private CA."""
         super().__init__(settings)
         self.ssl_context = ssl_context
-        self._connection: _Connection | None = None
+        self._connection: Connection | None = None
+        self._signer = Signer.from_settings(settings)
 
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
@@ -74,6 +67,7 @@ class SMTPBackend(Backend):
         if settings.smtp_security not in SMTP_SECURITY_MODES:
             modes = ", ".join(SMTP_SECURITY_MODES)
             raise ConfigurationError("SMTP_SECURITY", f"must be one of {modes}")
+        Signer.from_settings(settings)  # a key that cannot sign refuses the start
 
     def open(self) -> bool:
         if self._connection is not None:
@@ -86,6 +80,7 @@ class SMTPBackend(Backend):
         connection, self._connection = self._connection, None
         if connection is None:
             return
+        connection.begin(time.monotonic() + self.settings.smtp_timeout_s)  # for the QUIT alone
         try:
             connection.quit()
         except (smtplib.SMTPException, OSError):
@@ -108,7 +103,7 @@ class SMTPBackend(Backend):
     def _server(self) -> str:
         return f"{self.settings.smtp_host}:{self.settings.smtp_port}"
 
-    def _connect(self) -> _Connection:
+    def _connect(self) -> Connection:
         settings = self.settings
         connection = self._greeted_connection()
         try:
@@ -123,23 +118,27 @@ class SMTPBackend(Backend):
         log.debug("connected to SMTP server %s (%s)", self._server, settings.smtp_security)
         return connection
 
-    def _greeted_connection(self) -> _Connection:
+    def _greeted_connection(self) -> Connection:
         """Connect and read the greeting; given the host up front, TLS checks its name."""
         settings = self.settings
-        address, timeout = (settings.smtp_host, settings.smtp_port), settings.smtp_timeout_s
+        host, port, step_s = settings.smtp_host, settings.smtp_port, settings.smtp_timeout_s
         if settings.smtp_security == "ssl":
-            return _SSLConnection(*address, timeout=timeout, context=self._tls_context())
-        return _Connection(*address, timeout=timeout)
+            context = self._tls_context()
+            return SSLConnection(
+                host, port, deadline_s=self.deadline_s, step_s=step_s, context=context
+            )
+        return Connection(host, port, deadline_s=self.deadline_s, step_s=step_s)
 
     def _tls_context(self) -> ssl.SSLContext:
         return self.ssl_context or ssl.create_default_context()
 
-    def _send(self, mime: EmailMessage, email: Email) -> _Connection:
+    def _send(self, mime: EmailMessage, email: Email) -> Connection:
         """One SMTP transaction on the open connection, opening it first if needed."""
         self.open()
         connection = self._connection
         assert connection is not None  # open() has just made it, or made it before
-        connection.data_sent = False
+        connection.begin(self.deadline_s)
+        connection.sign = None if self._signer is None else self._signer.sign
         refused = connection.send_message(
             mime, from_addr=addr_spec(email.from_email), to_addrs=email.recipients
         )
@@ -160,8 +159,21 @@ class SMTPBackend(Backend):
         try:
             yield
         except (smtplib.SMTPException, OSError) as err:
-            self.close()
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                connection.close()  # no QUIT: the transaction is broken, and time may be up
+                if answer_lost(connection, err):
+                    raise self._unknown_outcome(connection, err) from err
             raise self._send_error(err) from err
+
+    def _unknown_outcome(self, connection: Connection, err: OSError) -> UnknownOutcome:
+        """The server has the message and never answered its end: it may have queued it."""
+        last_words = f"{connection.last_code} {_text(connection.last_reply)}".strip()
+        detail = (
+            f"{self._server}: no answer to the end of DATA ({str(err) or type(err).__name__}); "
+            f"the server may have accepted the message. Its last words: {last_words}"
+        )
+        return UnknownOutcome(_NAME, self._scrub(detail))
 
     def _send_error(self, err: smtplib.SMTPException | OSError) -> SendError:
         if isinstance(err, smtplib.SMTPRecipientsRefused):

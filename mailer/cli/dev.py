@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -40,10 +41,21 @@ def register(commands: Any) -> None:
     dev.set_defaults(run=lambda args: run_dev(once=args.once, out=sys.stdout))
 
 
+#: Where ``mailer dashboard`` listens by default, and so serves the unsubscribe links.
+DEV_PUBLIC_URL = "http://localhost:8000"
+
+
 def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
     env_settings = Settings.from_env(_without_backend(os.environ))
     with _redis_for(env_settings.redis_url, out) as redis_url:
-        settings = dataclasses.replace(env_settings, redis_url=redis_url, backend="file")
+        settings = dataclasses.replace(
+            env_settings,
+            redis_url=redis_url,
+            backend="file",
+            # News needs its unsubscribe link; a development run makes do with these.
+            public_url=env_settings.public_url or DEV_PUBLIC_URL,
+            secret_key=env_settings.secret_key or secrets.token_urlsafe(32),
+        )
         mailer_settings.configure(settings)
         from mailer.actors import broker  # built now, on the settings just configured
 

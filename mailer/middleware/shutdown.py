@@ -13,18 +13,19 @@ fetched but not started. Three gaps remain, and this middleware closes them:
   consumer's own prefetched batch, not yet handed to the worker, Dramatiq never puts back at
   all: it is put back once the consumers have stopped.
 - A message still running at the deadline stays unacked until the heartbeat timeout, and its
-  claim (``mailer.worker.state``) would hold any copy off as long. At the deadline its claim
-  is released and it goes back on its queue at once; the process exits right after, ending
-  its thread.
+  claim (``mailer.worker.state``) would hold any copy off as long. At the deadline, one that
+  has not reached its provider call is barred from it, its claim released, and it goes back on
+  its queue at once. One whose provider call has begun is given the rest of its send deadline
+  (``MAILER_SEND_DEADLINE``, which bounds every provider call) to finish: its outcome, receipt
+  or retry is written as usual, so the deadline cuts no send in the provider's hands. The
+  process exits right after, ending the threads.
 
-The window that remains is a send the provider had been handed but had not answered at the
-deadline. If the provider accepts it, no receipt was written, and the copy put back is sent
-again: the same duplicate the heartbeat timeout would have caused a minute later, only sooner.
-``mailer.worker.state.provider_call`` marks that step, so the deadline names such messages in a
-warning, and keeps a thread that reaches it after the deadline from sending what was just
-handed back. A
-shutdown timeout well above the backends' own timeouts (``SMTP_TIMEOUT`` ...) keeps the window
-empty: every send under way when the shutdown begins answers, or times out, before the deadline.
+So a stopping worker is gone within 1 s (Dramatiq's loop noticing the signal) + the shutdown
+timeout + one send deadline + ``SETTLE_MARGIN_S``: the Procfile's 10 s + the default 10 s + 1 s
++ 1 s leaves 8 s of the platform's 30 before SIGKILL. Only a send unsettled past its own
+deadline plus that margin (a Redis slow to take its outcome) is handed back after its provider
+call began; it is named in a warning, and its copy is kept to the same backend
+(``mailer.stores.failover``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -44,6 +46,7 @@ from dramatiq.common import iter_queue
 from dramatiq.middleware import Middleware
 
 from mailer import settings, stores
+from mailer.stores.scripts import Batch
 from mailer.worker import state
 
 logger = logging.getLogger(__name__)
@@ -51,11 +54,14 @@ logger = logging.getLogger(__name__)
 #: The dyno-wide SIGTERM and the copy the ``dramatiq`` parent passes on arrive milliseconds
 #: apart; a SIGTERM later than this after the first still kills at once, as Dramatiq intends.
 REPEAT_SIGTERM_WINDOW_S = 2.0
+#: Beyond its send deadline, how long a provider call under way at the shutdown deadline is
+#: given to write its outcome and ack its message.
+SETTLE_MARGIN_S = 1.0
 
 
 class HandBackOnShutdown(Middleware):
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._running: dict[int, MessageProxy] = {}  # by worker thread
 
     def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -78,16 +84,42 @@ class HandBackOnShutdown(Middleware):
             logger.info("Put back %d message(s) fetched but not started.", len(waiting))
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        """The deadline: every message still running goes back, with no claim holding it off."""
+        """The deadline: what has not reached its provider call goes back at once, with no
+        claim holding it off; what has is waited for until its own deadline."""
         sends = {send.message_id: send for send in state.hand_back_all()}
-        with self._lock:
-            running, self._running = list(self._running.values()), {}
-        _release_claims([send for send in sends.values() if send.claim is not None])
-        _requeue(worker, running)
+        called = {key: send for key, send in sends.items() if send.called_s is not None}
+        self._hand_back(worker, sends, lambda message: message.message_id not in called)
         _requeue_prefetched(worker)
+        if called:
+            deadline_s = settings.current().send_deadline_s + SETTLE_MARGIN_S
+            until_s = max(send.called_s or 0.0 for send in called.values()) + deadline_s
+            self._wait_for(set(called), until_s)
+        self._hand_back(worker, sends, lambda message: True)
+
+    def _wait_for(self, message_ids: set[str], until_s: float) -> None:
+        """Until none of ``message_ids`` runs (each acked or nacked), or ``until_s`` passes."""
+
+        def finished() -> bool:
+            return not any(m.message_id in message_ids for m in self._running.values())
+
+        with self._lock:
+            self._lock.wait_for(finished, max(0.0, until_s - time.monotonic()))
+
+    def _hand_back(
+        self,
+        worker: dramatiq.Worker,
+        sends: dict[str, state.Send],
+        picked: Callable[[MessageProxy], bool],
+    ) -> None:
+        with self._lock:
+            running = [m for m in self._running.values() if picked(m)]
+            self._running = {k: m for k, m in self._running.items() if not picked(m)}
+        handed = [sends[m.message_id] for m in running if m.message_id in sends]
+        _release_claims([send for send in handed if send.claim is not None])
+        _requeue(worker, running)
         for message in running:
             send = sends.get(message.message_id)
-            _warn_handed_back(message, in_provider_call=send is not None and send.in_provider_call)
+            _warn_handed_back(message, in_provider_call=send is not None and send.called_s)
 
     def _finished(self, message: MessageProxy) -> None:
         thread = threading.get_ident()
@@ -95,14 +127,20 @@ class HandBackOnShutdown(Middleware):
             running = self._running.get(thread)
             if running is not None and running.message_id == message.message_id:
                 del self._running[thread]
+                self._lock.notify_all()
 
 
 def _release_claims(sends: list[state.Send]) -> None:
-    """So that the copies put back are not held off until the claims expire."""
-    receipts = stores.for_settings(settings.current()).receipts
+    """So that the copies put back are not held off until the claims expire; a send that never
+    reached its provider lets go of its backend too, so its copy may fail over."""
+    bundle = stores.for_settings(settings.current())
     for send in sends:
+        batch = Batch(bundle.client)
+        bundle.receipts.release_into(batch, send.message_id, send.claim or "")
+        if send.called_s is None and send.backend:
+            bundle.failover.try_over_into(batch, send.message_id, send.backend, send.claim or "")
         try:
-            receipts.release(send.message_id, send.claim or "")
+            batch.execute()
         except Exception as err:
             logger.warning("Could not release message %s: %s", send.message_id, err)
 
@@ -151,9 +189,10 @@ def _requeue_prefetched(worker: dramatiq.Worker) -> None:
         logger.info("Put back %d message(s) prefetched on %s.", len(messages), queue_name)
 
 
-def _warn_handed_back(message: MessageProxy, *, in_provider_call: bool) -> None:
+def _warn_handed_back(message: MessageProxy, *, in_provider_call: object) -> None:
     where = (
-        "in a provider call: if the provider accepts it, it is sent twice"
+        "in a provider call past its deadline: if the provider accepts it, it is sent twice, "
+        "through the same backend"
         if in_provider_call
         else "before any provider call"
     )

@@ -11,10 +11,12 @@ from mailer.addresses import parse_address
 from mailer.env_values import EnvValues
 from mailer.errors import ConfigurationError, ValidationError
 from mailer.settings.rules import (
+    check_dkim,
     check_failover_and_heartbeat,
     check_pairs,
     check_redis_url,
     is_origin,
+    with_cert_check,
 )
 
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
@@ -22,6 +24,8 @@ SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
 UNKNOWN_TOPIC_MODES = ("error", "ignore")
 #: A secret shorter than this is guessable by brute force offline from one signed link.
 MIN_SECRET_KEY_CHARS = 32
+#: How a ``rediss://`` connection checks Redis's certificate (redis-py's ``ssl_cert_reqs``).
+REDIS_CERT_CHECKS = ("required", "none")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,19 @@ class Settings:
     notifications_per_user: int = 200
     notification_token_ttl_s: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
+    # Sending once, signing, and Redis over TLS.
+    send_deadline_s: float = 10.0
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key: str | None = field(default=None, repr=False)
+    dkim_private_key_path: Path | None = None
+    redis_cert_check: str = "required"
+
+    def __post_init__(self) -> None:
+        # Every Redis client (the broker's, the stores', the web process's) is made from the
+        # URL, so the certificate check rides in it as redis-py's own ``ssl_cert_reqs``.
+        url = with_cert_check(self.redis_url, self.redis_cert_check)
+        object.__setattr__(self, "redis_url", url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,12 +103,14 @@ class Settings:
         for variable, seconds in [
             ("MAILER_STATS_INTERVAL", self.stats_interval_s),
             ("SMTP_TIMEOUT", self.smtp_timeout_s),
+            ("MAILER_SEND_DEADLINE", self.send_deadline_s),
         ]:
             if seconds <= 0:
                 raise ConfigurationError(variable, "must be a positive number of seconds")
         if self.fallback_backend is not None and self.fallback_backend == self.backend:
             raise ConfigurationError("MAILER_FALLBACK_BACKEND", "must differ from MAILER_BACKEND")
         check_failover_and_heartbeat(self)
+        check_dkim(self)
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_CHARS:
             raise ConfigurationError(
                 "MAILER_SECRET_KEY", f"must be at least {MIN_SECRET_KEY_CHARS} characters long"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mailer.errors import ConfigurationError
 
@@ -45,6 +45,37 @@ def check_failover_and_heartbeat(settings: Settings) -> None:
     # shorter timeout would hand a live worker's messages to another one.
     if settings.heartbeat_timeout_s < 5:
         raise ConfigurationError("MAILER_HEARTBEAT_TIMEOUT", "must be at least 5 seconds")
+
+
+def check_dkim(settings: Settings) -> None:
+    """DKIM needs its selector, its domain and one key: any of them alone is a mistake."""
+    key_set = settings.dkim_private_key is not None or settings.dkim_private_key_path is not None
+    parts = {
+        "MAILER_DKIM_SELECTOR": bool(settings.dkim_selector),
+        "MAILER_DKIM_DOMAIN": bool(settings.dkim_domain),
+        "MAILER_DKIM_PRIVATE_KEY": key_set,
+    }
+    missing = [variable for variable, given in parts.items() if not given]
+    if missing and len(missing) < len(parts):
+        raise ConfigurationError(
+            missing[0],
+            "is required to sign with DKIM: set MAILER_DKIM_SELECTOR, MAILER_DKIM_DOMAIN and "
+            "MAILER_DKIM_PRIVATE_KEY (or MAILER_DKIM_PRIVATE_KEY_FILE) together",
+        )
+    if settings.dkim_private_key is not None and settings.dkim_private_key_path is not None:
+        raise ConfigurationError(
+            "MAILER_DKIM_PRIVATE_KEY_FILE", "set either it or MAILER_DKIM_PRIVATE_KEY, not both"
+        )
+
+
+def with_cert_check(url: str, cert_check: str) -> str:
+    """``url``, told not to verify the server's certificate when ``cert_check`` is ``none``
+    (Heroku Redis's is self-signed); a ``ssl_cert_reqs`` the URL gives itself wins."""
+    parts = urlsplit(url)
+    if cert_check == "required" or parts.scheme != "rediss" or "ssl_cert_reqs=" in parts.query:
+        return url
+    query = "&".join(filter(None, [parts.query, f"ssl_cert_reqs={cert_check}"]))
+    return urlunsplit(parts._replace(query=query))
 
 
 def is_origin(origin: str) -> bool:

@@ -6,14 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from mailer.env_values import EnvValues
-from mailer.settings.model import SMTP_SECURITY_MODES, UNKNOWN_TOPIC_MODES, Settings
+from mailer.settings.model import (
+    REDIS_CERT_CHECKS,
+    SMTP_SECURITY_MODES,
+    UNKNOWN_TOPIC_MODES,
+    Settings,
+)
 
 _DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 def read_all(env: EnvValues) -> dict[str, Any]:
     """Every group's fields, for ``Settings(**...)``."""
-    return {**sending(env), **reliability(env), **web_and_events(env)}
+    return {
+        **sending(env),
+        **reliability(env),
+        **web_and_events(env),
+        **sending_once_and_signing(env),
+    }
 
 
 # The variables in three groups, each read in the order its fields are declared, so the first
@@ -89,3 +99,18 @@ def web_and_events(env: EnvValues) -> dict[str, Any]:
 
 def _lower(value: str | None) -> str | None:
     return None if value is None else value.lower()
+
+
+def sending_once_and_signing(env: EnvValues) -> dict[str, Any]:
+    """The deadline of one provider call, DKIM for SMTP, and how Redis over TLS is checked."""
+    key_path = env.optional("MAILER_DKIM_PRIVATE_KEY_FILE")
+    return dict(
+        send_deadline_s=env.number("MAILER_SEND_DEADLINE", Settings.send_deadline_s),
+        dkim_selector=env.optional("MAILER_DKIM_SELECTOR"),
+        dkim_domain=env.optional("MAILER_DKIM_DOMAIN"),
+        dkim_private_key=env.optional("MAILER_DKIM_PRIVATE_KEY"),
+        dkim_private_key_path=None if key_path is None else Path(key_path),
+        redis_cert_check=env.choice(
+            "MAILER_REDIS_CERT_CHECK", REDIS_CERT_CHECKS, Settings.redis_cert_check
+        ),
+    )

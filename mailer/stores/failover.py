@@ -16,6 +16,12 @@ workers can both see themselves open or close the circuit::
 A success of the primary in any state closes the circuit: the provider has just delivered,
 which is all a probe could prove. Failures while the circuit is open are ignored: they come
 from sends begun before it opened and say nothing new.
+
+A message is kept to the backend a try of it was handed to, for as long as that try may have
+delivered it: its mark is set as the try begins (``begin_send.lua``) and lifted when the try
+fails before the provider had the message, made lasting when the answer was lost after it
+(``UnknownOutcome``), so its retries go through the same backend and never through the other
+one. An unknown outcome says nothing about the backend's health: it is not counted.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from mailer.stores.scripts import Batch, Script
 
 logger = logging.getLogger(__name__)
 
+#: How long a message stays kept to the backend an earlier try may have handed it to.
+KEPT_TTL_S = 30 * 24 * 3600
+
 #: How long a probe keeps the primary to itself: longer than any send takes, short enough that
 #: a worker that died mid-probe holds up the next probe only briefly.
 PROBE_LEASE_S = 30.0
@@ -41,6 +50,7 @@ _CHOOSE = Script("now.lua", "circuit_choose.lua", "circuit_choose_main.lua")
 _FAILED = Script("now.lua", "circuit_failed.lua")
 _SUCCEEDED = Script("circuit_succeeded.lua")
 _STATUS = Script("now.lua", "circuit_status.lua")
+_LIFT = Script("delete_if_equal.lua")
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ class Failover:
         after: int,
         cooldown_s: float,
         probe_lease_s: float = PROBE_LEASE_S,
+        kept_ttl_s: float = KEPT_TTL_S,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self.primary = primary
@@ -82,6 +93,32 @@ class Failover:
             namespaced(prefix, "failover", primary, "probe"),
         ]
         self.probe_lease_ms = self._lease_ms
+        self.prefix = prefix
+        self._kept_ms = max(1, int(kept_ttl_s * 1000))
+
+    # --- the backend a message is kept to -----------------------------------------------------
+
+    def kept_key(self, message_id: str) -> str:
+        return namespaced(self.prefix, "kept", message_id)
+
+    def kept_args(self) -> list[str | int]:
+        """``begin_send.lua``'s last arguments: the two names, and how long a mark lasts."""
+        return [self.primary, self.fallback or "", self._kept_ms]
+
+    def try_over_into(self, batch: Batch, message_id: str, backend: str, token: str) -> None:
+        """The try under ``token`` ended before the provider had the message: lift its mark."""
+        if self.fallback is not None:
+            batch.script(_LIFT, [self.kept_key(message_id)], [f"{backend} {token}"])
+
+    def keep_into(self, batch: Batch, message_id: str, backend: str) -> None:
+        """The provider may have the message: every later try goes through ``backend``."""
+        if self.fallback is not None:
+            batch.pipe.set(self.kept_key(message_id), backend, px=self._kept_ms)
+
+    def delivered_into(self, batch: Batch, message_id: str) -> None:
+        """Sent, so its receipt holds later copies back: the mark has nothing left to do."""
+        if self.fallback is not None:
+            batch.pipe.delete(self.kept_key(message_id))
 
     def choose(self) -> str:
         """The backend to send through now: one Redis call with a fallback, none without."""

@@ -110,6 +110,7 @@ class SendGate:
             *(key for bucket in (ALL, primary, fallback) for key in self._bucket_keys(bucket)),
             limiter.ticket_key((ALL, primary), lane),
             limiter.ticket_key((ALL, fallback), lane),
+            self.failover.kept_key(message_id),
         ]
 
     def _bucket_keys(self, bucket: str) -> tuple[str, str]:
@@ -138,6 +139,7 @@ class SendGate:
             limits.get(fallback, 0),
             message.message_id,
             *self.log.sending_args(message),
+            *self.failover.kept_args(),
         ]
 
     def _gate(self, message_id: str, token: str, reply: list[Any]) -> Gate:

@@ -3,7 +3,9 @@
 Sent: the receipt (which also lets the claim go), the rate-limit slot's release, the delivery
 log's ``sent`` with its counters, and the failover circuit's success. Failed: the claim and
 slot released, the log's ``retrying`` or ``dead``, the failure log, the circuit's count, and
-the bounced addresses suppressed. Each store adds its part to the one ``Batch``.
+the bounced addresses suppressed. An ``UnknownOutcome`` is logged as an ``unknown`` attempt,
+keeps the message to its backend and leaves the circuit alone. Each store adds its part to the
+one ``Batch``.
 
 An outcome that cannot be written because Redis is down is written once Redis is back: the
 thread waits, as Dramatiq's own ack would. A sent email whose receipt was never written
@@ -19,7 +21,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import redis
 
-from mailer.errors import MailerError, PermanentSendError, SendError, TransientSendError
+from mailer.errors import (
+    MailerError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    UnknownOutcome,
+)
 from mailer.message import recipients_of
 from mailer.stores import Stores
 from mailer.stores.delivery_log import Attempt
@@ -70,6 +78,7 @@ class Settle:
             self._log(batch, job, "sent", attempt, described=gate.verdict == "go")
             self._keep_content(batch, job)
             self.stores.failover.succeeded_into(batch, gate.backend)
+            self.stores.failover.delivered_into(batch, job.message.message_id)
             return receipt
 
         return self._write(job, write)
@@ -84,8 +93,9 @@ class Settle:
         def write(batch: Batch) -> None:
             self._release(batch, job, gate)
             text = str(error)
+            outcome = "unknown" if isinstance(error, UnknownOutcome) else "failed"
             attempt = Attempt(
-                time.time(), "failed", gate.backend, error=text, duration_s=_duration_s()
+                time.time(), outcome, gate.backend, error=text, duration_s=_duration_s()
             )
             status = "dead" if final else "retrying"
             self._log(batch, job, status, attempt, described=gate.verdict == "go")
@@ -100,7 +110,7 @@ class Settle:
                 time.time(),
             )
             self.stores.failure_log.add_into(batch, failure)
-            self._report(batch, gate, error)
+            self._report(batch, job, gate, error)
 
         self._write(job, write)
 
@@ -145,8 +155,10 @@ class Settle:
             )
 
     def _release(self, batch: Batch, job: Job, gate: Gate) -> None:
-        self.stores.receipts.release_into(batch, job.message.message_id, gate.token)
+        message_id = job.message.message_id
+        self.stores.receipts.release_into(batch, message_id, gate.token)
         self._release_slot(batch, gate)
+        self.stores.failover.try_over_into(batch, message_id, gate.backend, gate.token)
 
     def _release_slot(self, batch: Batch, gate: Gate) -> None:
         self.stores.rate_limiter.release_into(batch, self.buckets(gate), gate.token)
@@ -177,14 +189,17 @@ class Settle:
             fingerprint=self.fingerprint(job.template),
         )
 
-    def _report(self, batch: Batch, gate: Gate, error: MailerError) -> None:
+    def _report(self, batch: Batch, job: Job, gate: Gate, error: MailerError) -> None:
         """Tell the circuit, and suppress what the provider refused for good.
 
         Transient failures count against the backend; a permanent refusal proves it is up and
-        answering, as a success does. Transactional mail still tries a suppressed address: a
-        typo fixed on the account clears it with ``mailer suppress remove``.
+        answering, as a success does. An unknown outcome counts for neither, and keeps the
+        message to its backend. Transactional mail still tries a suppressed address: a typo
+        fixed on the account clears it with ``mailer suppress remove``.
         """
-        if isinstance(error, TransientSendError):
+        if isinstance(error, UnknownOutcome):
+            self.stores.failover.keep_into(batch, job.message.message_id, gate.backend)
+        elif isinstance(error, TransientSendError):
             self.stores.failover.failed_into(batch, gate.backend, str(error))
         elif isinstance(error, PermanentSendError):
             self.stores.failover.succeeded_into(batch, gate.backend)

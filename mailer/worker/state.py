@@ -28,6 +28,7 @@ class Send:
     claim: str | None = None  # the claim's token while this thread holds it
     backend: str | None = None
     in_provider_call: bool = False
+    called_s: float | None = None  # when its provider call began: the provider may have it
     handed_back: bool = False  # at the shutdown deadline: another worker will send it
 
 
@@ -82,6 +83,7 @@ def provider_call(send: Send) -> Iterator[None]:
         if send.handed_back:
             raise SkipMessage("handed back at the shutdown deadline")
         send.in_provider_call = True
+        send.called_s = time.monotonic()
     try:
         yield
     finally:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mailer.envelope import Email
-from mailer.errors import InvalidToken
+from mailer.errors import ConfigurationError, InvalidToken
 from mailer.settings import Settings
 from mailer.signing import signer_for
 from mailer.stores.suppression import normalise
@@ -33,6 +33,27 @@ def unsubscribe_url(settings: Settings, address: str) -> str | None:
         return None
     token = signer_for(settings, PURPOSE).sign(normalise(address))
     return f"{settings.public_url}{PATH_PREFIX}{token}"
+
+
+def missing_for_links(settings: Settings) -> list[str]:
+    """The variables an unsubscribe link still needs; empty when links can be made."""
+    wanted = [
+        ("MAILER_PUBLIC_URL", settings.public_url),
+        ("MAILER_SECRET_KEY", settings.secret_key),
+    ]
+    return [variable for variable, value in wanted if not value]
+
+
+def require_links(settings: Settings, types: list[str]) -> None:
+    """Refuse news that would go out without its link: ``ConfigurationError`` naming what
+    is missing, in one line."""
+    missing = missing_for_links(settings)
+    if types and missing:
+        raise ConfigurationError(
+            " and ".join(missing),
+            f"required to send {', '.join(types)}: every non-transactional email carries a "
+            "one-click unsubscribe link, built from MAILER_PUBLIC_URL and MAILER_SECRET_KEY",
+        )
 
 
 def list_headers(url: str) -> dict[str, str]:

@@ -22,6 +22,8 @@ What the server answers can be scripted, to test retries and failures:
   transaction and decides the message's fate. A scripted reply is sent as given and the
   message is not kept, even if it is a 250. ``"drop"`` in place of a reply keeps the
   message, as a server that queued it would, but closes the connection before answering.
+  ``"late"`` keeps the message at once and sends its 250 only ``sink.late_answer_s`` later
+  (30 s unless set), after a client's deadline: the answer lost after the handover.
 - ``sink.reject_all = "550 5.1.1 Mailbox unavailable"``: every DATA gets that reply.
 - ``sink.reject_recipient("gone@example.com")``: RCPT TO for that address gets a 550.
 - ``sink.drop_connections()``: close every open session, as a server's idle timeout would.
@@ -54,6 +56,7 @@ from tests.support.certificates import Certificate
 HOST = "127.0.0.1"
 MAILBOX_UNAVAILABLE = "550 5.1.1 Mailbox unavailable"
 DROP = "drop"
+LATE = "late"
 
 TLSMode = Literal["starttls", "ssl"]
 
@@ -89,6 +92,7 @@ class SMTPSink:
         self.tls, self.certificate = tls, certificate
         self.reject_all: str | None = None
         self.data_delay_s = 0.0
+        self.late_answer_s = 30.0
         self._lock = threading.Condition()
         self._messages: list[Received] = []
         self._script: list[str] = []
@@ -191,6 +195,11 @@ class SMTPSink:
         with self._lock:
             self._script.extend(replies)
 
+    def unscript(self) -> None:
+        """Forget the replies still scripted: mail is accepted from now on."""
+        with self._lock:
+            self._script.clear()
+
     def reject_recipient(self, address: str, reply: str = MAILBOX_UNAVAILABLE) -> None:
         with self._lock:
             self._refused[address.lower()] = reply
@@ -239,7 +248,7 @@ class SMTPSink:
         with self._lock:
             self._attempts += 1
             reply = self._script.pop(0) if self._script else self.reject_all
-            if reply is not None and reply != DROP:
+            if reply is not None and reply not in (DROP, LATE):
                 return reply
             queue_id = f"Q{self._attempts:06d}"
             self._messages.append(_received(server, session, envelope, queue_id))
@@ -247,7 +256,8 @@ class SMTPSink:
         if reply == DROP:
             assert server.transport is not None
             server.transport.close()
-        return f"250 2.0.0 Ok: queued as {queue_id}"
+        answer = f"250 2.0.0 Ok: queued as {queue_id}"
+        return f"{LATE} {answer}" if reply == LATE else answer
 
 
 def _received(server: SMTP, session: Session, envelope: Envelope, queue_id: str) -> Received:
@@ -294,7 +304,11 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.sink.data_delay_s:
             await asyncio.sleep(self.sink.data_delay_s)
-        return self.sink._reply_to_data(server, session, envelope)
+        answer = self.sink._reply_to_data(server, session, envelope)
+        if answer.startswith(f"{LATE} "):  # kept already; the answer comes too late
+            await asyncio.sleep(self.sink.late_answer_s)
+            answer = answer.removeprefix(f"{LATE} ")
+        return answer
 
 
 class _Controller(Controller):

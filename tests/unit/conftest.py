@@ -22,7 +22,11 @@ from tests.support.brokers import swap_broker
 def mailer_settings(tmp_path: object) -> Iterator[Settings]:
     # The suite's own Redis: receipts, claims and rate-limit slots live there.
     configured = Settings(
-        redis_url=os.environ["REDIS_URL"], backend="memory", from_email="Shop <shop@example.com>"
+        redis_url=os.environ["REDIS_URL"],
+        backend="memory",
+        from_email="Shop <shop@example.com>",
+        public_url=os.environ["MAILER_PUBLIC_URL"],
+        secret_key=os.environ["MAILER_SECRET_KEY"],
     )
     settings.configure(configured)
     memory.reset()

@@ -120,3 +120,51 @@ def test_every_backend_the_settings_name_is_checked_at_start(settings, variable)
     with pytest.raises(ConfigurationError) as raised:
         _check_backends(settings)
     assert raised.value.variable == variable
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"MAILER_SEND_DEADLINE": "0"}, "MAILER_SEND_DEADLINE"),
+        ({"MAILER_SEND_DEADLINE": "soon"}, "MAILER_SEND_DEADLINE"),
+        ({"MAILER_DKIM_SELECTOR": "s1", "MAILER_DKIM_DOMAIN": "x.test"}, "MAILER_DKIM_PRIVATE_KEY"),
+        ({"MAILER_DKIM_PRIVATE_KEY_FILE": "/k.pem"}, "MAILER_DKIM_SELECTOR"),
+        ({"MAILER_REDIS_CERT_CHECK": "optional"}, "MAILER_REDIS_CERT_CHECK"),
+    ],
+)
+def test_sending_once_signing_and_tls_settings_name_the_variable_at_fault(environ, variable):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(environ)
+    assert caught.value.variable == variable
+
+
+def test_a_dkim_key_given_twice_is_refused():
+    environ = {
+        "MAILER_DKIM_SELECTOR": "s1",
+        "MAILER_DKIM_DOMAIN": "x.test",
+        "MAILER_DKIM_PRIVATE_KEY": "pem",
+        "MAILER_DKIM_PRIVATE_KEY_FILE": "/k.pem",
+    }
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(environ)
+    assert caught.value.variable == "MAILER_DKIM_PRIVATE_KEY_FILE"
+
+
+@pytest.mark.parametrize(
+    ("url", "check", "expected"),
+    [
+        ("rediss://:pw@h:6380/0", "none", "rediss://:pw@h:6380/0?ssl_cert_reqs=none"),
+        (
+            "rediss://h:6380/0?ssl_cert_reqs=required",
+            "none",
+            "rediss://h:6380/0?ssl_cert_reqs=required",
+        ),
+        ("rediss://h:6380/0", "required", "rediss://h:6380/0"),
+        ("redis://h:6379/0", "none", "redis://h:6379/0"),
+    ],
+)
+def test_the_redis_certificate_check_rides_in_the_url_every_client_is_made_from(
+    url, check, expected
+):
+    environ = {"REDIS_URL": url, "MAILER_REDIS_CERT_CHECK": check}
+    assert Settings.from_env(environ).redis_url == expected

@@ -4,14 +4,16 @@
 -- KEYS: 1 receipt, 2 claim, 3 suppression hash, 4 circuit state, 5 circuit probe,
 --       6 log record, 7 log index prefix,
 --       8 slots(all), 9 pause(all), 10 slots(primary), 11 pause(primary),
---       12 slots(fallback), 13 pause(fallback), 14 ticket(primary), 15 ticket(fallback)
+--       12 slots(fallback), 13 pause(fallback), 14 ticket(primary), 15 ticket(fallback),
+--       16 the backend the message is kept to
 -- ARGV: 1 claim token, 2 claim lease ms,
 --       3 recipients to check as JSON {"to": [...], "other": [...]}, '' for none,
 --       4 '1' when a fallback backend exists, 5 probe lease ms,
 --       6 window ms, 7 hold ms, 8 '1' when the message already waited its turn,
 --       9 limit(all), 10 limit(primary), 11 limit(fallback),
 --       12 message id, 13 log time (epoch s), 14 created at (epoch s), 15 retention s,
---       16 log fields JSON, 17 log indexes JSON
+--       16 log fields JSON, 17 log indexes JSON,
+--       18 primary's name, 19 fallback's name, 20 how long a message stays kept to one (ms)
 -- Returns, the claim held in every case but the first two:
 --   {0, receipt fields}                 sent already: skip it
 --   {1, ms}                             another worker holds the claim
@@ -47,7 +49,23 @@ if every_to then return {2, suppressed_json} end
 
 local now = now_ms()
 local backend = 0
-if ARGV[4] == '1' then backend = circuit_choose(KEYS[4], KEYS[5], ARGV[5], ARGV[1], now) end
+-- A message an earlier try may have handed to a backend goes through that one again, never
+-- the other: "name" if a try's answer was lost, "name token" while a try is under way (if
+-- that try is not this one, it died mid-way and may have sent it). Only this try's own mark
+-- is lifted again when it fails before the handover.
+local kept, kept_name = nil, nil
+if ARGV[4] == '1' then
+  local mark = redis.call('GET', KEYS[16])
+  if mark then
+    kept_name = string.match(mark, '^(%S+)')
+    if kept_name == ARGV[18] then kept = 0 elseif kept_name == ARGV[19] then kept = 1 end
+  end
+  backend = kept or circuit_choose(KEYS[4], KEYS[5], ARGV[5], ARGV[1], now)
+  local name = ARGV[18]
+  if backend == 1 then name = ARGV[19] end
+  if kept == nil then name = name .. ' ' .. ARGV[1] end
+  redis.call('SET', KEYS[16], name, 'PX', ARGV[20])
+end
 local own = {KEYS[10], KEYS[11], tonumber(ARGV[10])}
 local ticket = KEYS[14]
 if backend == 1 then own, ticket = {KEYS[12], KEYS[13], tonumber(ARGV[11])}, KEYS[15] end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_render_failure_in_the_worker_is_dead_lettered_once(start_worker, tmp_pa
     from mailer.actors import emails
     from mailer.settings import Settings
 
-    settings.configure(Settings.from_env({**env, "REDIS_URL": redis_url}))
+    settings.configure(Settings.from_env({**os.environ, **env, "REDIS_URL": redis_url}))
     try:
         emails.email_type("broken")
         send_email("broken", to="ann@example.com", context={"name": "Ann"})

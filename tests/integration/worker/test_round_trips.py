@@ -40,6 +40,8 @@ def configure(**options: object) -> None:
             redis_url=os.environ["REDIS_URL"],
             backend="memory",
             from_email="Shop <shop@example.com>",
+            public_url=os.environ["MAILER_PUBLIC_URL"],
+            secret_key=os.environ["MAILER_SECRET_KEY"],
             stats_interval_s=3600.0,  # no stats line inside the count
             **options,  # type: ignore[arg-type]
         )

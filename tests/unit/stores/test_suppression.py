@@ -12,7 +12,7 @@ import pytest
 from mailer import send_email, settings, stores
 from mailer.api import suppression as suppressing
 from mailer.backends import memory
-from mailer.errors import InvalidAddress, InvalidToken, ValidationError
+from mailer.errors import ConfigurationError, InvalidAddress, InvalidToken, ValidationError
 from mailer.settings import Settings
 from mailer.stores import keys as store
 from mailer.stores import redis_client
@@ -163,7 +163,27 @@ def test_a_link_from_another_key_is_refused(public):
 
 
 def test_no_link_without_a_public_url(mailer_settings):
-    assert unsubscribe_url(mailer_settings, "ann@example.com") is None
+    without = dataclasses.replace(mailer_settings, public_url=None)
+    assert unsubscribe_url(without, "ann@example.com") is None
+
+
+def test_news_without_its_link_is_refused_at_the_call_site_naming_what_is_missing(
+    mailer_settings, stub_broker
+):
+    from mailer import send_bulk, send_email, settings
+
+    settings.configure(dataclasses.replace(mailer_settings, public_url=None, secret_key=None))
+    post = {"title": "Spring", "url": "https://x.test/1", "excerpt": "New."}
+    for call in (
+        lambda: send_email("new_post", "ann@example.com", post),
+        lambda: send_bulk("new_post", ["ann@example.com"], post),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            call()
+        assert caught.value.variable == "MAILER_PUBLIC_URL and MAILER_SECRET_KEY"
+        assert "required to send new_post" in str(caught.value)
+    assert send_email("welcome", "ann@example.com", {"name": "Ann"})  # transactional: no link
+    assert sum(len(queue.queue) for queue in stub_broker.queues.values()) == 1
 
 
 def test_the_suppress_command_adds_lists_and_removes(capsys):
