@@ -68,6 +68,11 @@ class Settings:
     notifications_per_user: int = 200
     notification_token_ttl_s: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
+    # Provider webhooks (mailer.web.webhooks): SendGrid's key, SNS's topics and trust, replays.
+    sendgrid_webhook_public_key: str | None = None
+    sns_topic_arns: tuple[str, ...] = ()
+    sns_trusted_url: str | None = None
+    webhook_max_age_s: int = 24 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -13,7 +13,7 @@ _DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 def read_all(env: EnvValues) -> dict[str, Any]:
     """Every group's fields, for ``Settings(**...)``."""
-    return {**sending(env), **reliability(env), **web_and_events(env)}
+    return {**sending(env), **reliability(env), **web_and_events(env), **webhooks(env)}
 
 
 # The variables in three groups, each read in the order its fields are declared, so the first
@@ -84,6 +84,18 @@ def web_and_events(env: EnvValues) -> dict[str, Any]:
             "MAILER_NOTIFICATION_TOKEN_TTL", Settings.notification_token_ttl_s, low=60
         ),
         cors_origins=tuple(url for url in env.names("MAILER_CORS_ORIGINS")),
+    )
+
+
+def webhooks(env: EnvValues) -> dict[str, Any]:
+    """What the providers' event webhooks trust: keys, topics, and how old a request may be."""
+    return dict(
+        sendgrid_webhook_public_key=env.optional("MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        sns_topic_arns=env.names("MAILER_SNS_TOPIC_ARNS"),
+        sns_trusted_url=env.url("MAILER_SNS_TRUSTED_URL"),
+        webhook_max_age_s=env.integer(
+            "MAILER_WEBHOOK_MAX_AGE", Settings.webhook_max_age_s, low=60, high=7 * 24 * 3600
+        ),
     )
 
 

@@ -18,13 +18,16 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import dramatiq
 import pytest
+import redis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from mailer.provider_events.sns import string_to_sign
+from mailer.stores.delivery_log import Attempt, DeliveryLog
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:mailer-events"
 
@@ -155,6 +158,27 @@ def sendgrid_event(event: str, to: str, **fields: Any) -> dict[str, Any]:
         "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
         **fields,
     }
+
+
+def sent_record(
+    client: redis.Redis,
+    backend: str = "sendgrid",
+    provider_id: str = "sg-1",
+    to: str = "ann@example.com",
+) -> str:
+    """A delivery-log record as a worker leaves it once the provider accepted the message."""
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name="mailer.normal",
+        actor_name="send_welcome",
+        args=({"to": [to]}, {}),
+        kwargs={},
+        options={},
+    )
+    log = DeliveryLog(client)
+    log.sending(message)
+    attempt = Attempt(time.time(), "sent", backend, provider_id=provider_id)
+    log.settled(message.message_id, "welcome", "sent", attempt)
+    return message.message_id
 
 
 def _iso(epoch_s: float) -> str:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
-import dramatiq
 import pytest
 
 from mailer.provider_events import ProviderEvent
 from mailer.stores import keys as store
 from mailer.stores import redis_client
 from mailer.stores.delivery_events import DeliveryEvents
-from mailer.stores.delivery_log import Attempt, DeliveryLog
+from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.suppression import SuppressionList
 from mailer.web import metrics
+from tests.support.provider_signing import sent_record as sent
 
 
 @pytest.fixture
@@ -22,22 +20,6 @@ def client(redis_url):
     for key in client.scan_iter(store.key("*")):
         client.delete(key)
     return client
-
-
-def sent(client, backend="sendgrid", provider_id="sg-1", to="Ann <ann@example.com>") -> str:
-    """A record as a worker leaves it after the provider accepted the message."""
-    message = dramatiq.Message(
-        queue_name="mailer.normal",
-        actor_name="send_welcome",
-        args=({"to": [to]}, {}),
-        kwargs={},
-        options={},
-    )
-    log = DeliveryLog(client)
-    log.sending(message)
-    attempt = Attempt(time.time(), "sent", backend, provider_id=provider_id)
-    log.settled(message.message_id, "welcome", "sent", attempt)
-    return message.message_id
 
 
 def event(status, n=1, **fields) -> ProviderEvent:
