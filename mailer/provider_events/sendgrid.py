@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,13 +99,21 @@ def _event(item: dict[str, Any]) -> ProviderEvent:
         provider=PROVIDER,
         event_id=str(item.get("sg_event_id") or _digest(item)),
         status=_STATUSES[kind],
-        at=float(item.get("timestamp") or 0),
+        at=_epoch_s(item.get("timestamp")),
         message_id=message_id_or_none(item.get(MESSAGE_ID_ARG)),
         provider_id=str(item.get("sg_message_id") or "").split(".", 1)[0] or None,
         recipients=(address,) if address else (),
         suppress=suppress if address else None,
         detail=short(item.get("reason") or item.get("response") or item.get("url") or ""),
     )
+
+
+def _epoch_s(value: object) -> float:
+    """SendGrid's ``timestamp`` (epoch seconds), or now when it is missing or not a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return time.time()
 
 
 def _digest(item: dict[str, Any]) -> str:

@@ -46,7 +46,7 @@ def event(message: str, *, event_id: str, at: float) -> ProviderEvent | None:
         event_id=event_id,
         status=status,
         at=at,
-        message_id=message_id_or_none((tags.get(MESSAGE_ID_ARG) or [None])[0]),
+        message_id=message_id_or_none(_first(tags.get(MESSAGE_ID_ARG))),
         provider_id=str(mail.get("messageId") or "") or None,
         recipients=recipients or _destination(mail),
         # Only the recipients SES named bounced or complained are suppressed, never the rest.
@@ -105,6 +105,11 @@ _READERS: dict[str, Callable[[dict[str, Any]], Reading]] = {
     "Open": _open,
     "Click": _click,
 }
+
+
+def _first(values: object) -> object:
+    """A tag's first value: SES sends each tag as a list of values."""
+    return values[0] if isinstance(values, list) and values else None
 
 
 def _part(data: dict[str, Any], name: str) -> dict[str, Any]:
