@@ -1,11 +1,13 @@
 """What providers report after a send, applied to the delivery log and the suppression list.
 
-One Lua script applies a whole batch (a SendGrid post holds up to about a thousand events) in
-one round trip, so a burst costs Redis one call per request, not per event. Each event is
-applied once: its id is remembered (``seen_ttl_s``, three days: SendGrid retries for a day,
-SNS for less), and a duplicate is counted and skipped. A request may carry a mark of its own
-(its signature, or SNS's message id): a request whose mark is already set is a replay, and
-the script changes nothing at all.
+A Lua script applies a batch (a SendGrid post holds up to about a thousand events) in parts of
+``CHUNK`` events, all sent in one round trip: Redis runs one part at a time, so other clients
+(the workers) wait for a part, never for a whole batch. Each event is applied once: its id is
+remembered (``seen_ttl_s``, three days: SendGrid retries for a day, SNS for less), and a
+duplicate is counted and skipped. A request may carry a mark of its own (its signature, or
+SNS's message id), set by its last part: a request whose mark is set is a replay, and every
+part of it changes nothing. A request cut off half-way (Redis lost) sets no mark, so the
+provider's retry applies the rest, the parts already applied being duplicates.
 
 An event finds its record by mailer's message id when the provider echoed it back, else by
 the provider's id through the index ``DeliveryLog`` keeps for SES and SendGrid sends.
@@ -26,12 +28,14 @@ import redis
 from mailer.provider_events import ProviderEvent
 from mailer.stores.delivery_search import DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
-from mailer.stores.scripts import Script
+from mailer.stores.scripts import Batch, Script
 from mailer.stores.suppression import SuppressionList, normalise
 
 __all__ = ["Applied", "DeliveryEvents", "provider_key"]
 
 SEEN_TTL_S = 3 * 24 * 3600
+#: Events per script call: a few milliseconds of Redis's time each.
+CHUNK = 100
 _APPLY = Script("set_status.lua", "apply_provider_events.lua")
 
 
@@ -88,11 +92,21 @@ class DeliveryEvents:
             "metrics": self._log.metrics_key("events"),
             "hourly": self._log.hourly_key(int(now // 3600)),
         }
-        payload = [_event_json(event) for event in events]
-        done, applied, duplicates, unmatched = _APPLY(
-            self.client, [], [json.dumps(config), json.dumps(payload)]
-        )
-        return Applied(int(applied), int(duplicates), int(unmatched)) if done else None
+        parts = [events[n : n + CHUNK] for n in range(0, len(events), CHUNK)] or [events]
+        replies: list[list[int]] = []
+        batch = Batch(self.client)
+        for number, part in enumerate(parts, 1):
+            args = [json.dumps({**config, "mark": number == len(parts)}), _events_json(part)]
+            batch.script(_APPLY, [], args, then=replies.append)
+        batch.execute()
+        if not all(reply[0] for reply in replies):
+            return None
+        applied, duplicates, unmatched = (sum(int(r[i]) for r in replies) for i in (1, 2, 3))
+        return Applied(applied, duplicates, unmatched)
+
+
+def _events_json(events: Sequence[ProviderEvent]) -> str:
+    return json.dumps([_event_json(event) for event in events])
 
 
 def _event_json(event: ProviderEvent) -> dict[str, object]:

@@ -1,11 +1,12 @@
 -- Composed after set_status.lua. Apply a batch of provider events (delivered, bounced, ...)
 -- to the delivery log and the suppression list, each event once, all in one call.
 -- KEYS: none of their own: every key is named from the prefixes in the config, as
--- set_status names its indexes. ARGV[1]: the config JSON (now, retention, request mark and
--- its TTL, seen_prefix and seen_ttl, record_prefix, index_prefix, provider_prefix,
--- suppressed, metrics, hourly); ARGV[2]: the events JSON, a list of {provider, event_id,
--- status, at, message_id, provider_id, recipients, suppress, detail}.
--- Returns {1, applied, duplicates, unmatched}, or {0, 0, 0, 0} when the request mark was
+-- set_status names its indexes. ARGV[1]: the config JSON (now, retention, the request's
+-- mark, whether this call sets it (the request's last part) and its TTL, seen_prefix and
+-- seen_ttl, record_prefix, index_prefix, provider_prefix, suppressed, metrics, hourly);
+-- ARGV[2]: the events JSON, a list of {provider, event_id, status, at, message_id,
+-- provider_id, recipients, suppress, detail}.
+-- Returns {1, applied, duplicates, unmatched}, or {0, 0, 0, 0} when the request's mark is
 -- already set: a replayed request, which changes nothing.
 local config = cjson.decode(ARGV[1])
 local events = cjson.decode(ARGV[2])
@@ -16,10 +17,8 @@ local retention = tonumber(config.retention)
 local ranks = {deferred = 1, delivered = 2, opened = 3, clicked = 4,
                bounced = 5, rejected = 5, complained = 6}
 
-if config.request ~= '' then
-  if not redis.call('SET', config.request, '1', 'NX', 'EX', config.request_ttl) then
-    return {0, 0, 0, 0}
-  end
+if config.request ~= '' and redis.call('EXISTS', config.request) == 1 then
+  return {0, 0, 0, 0}
 end
 
 local function record_of(event)
@@ -72,4 +71,7 @@ for _, event in ipairs(events) do
   end
 end
 if applied > 0 then redis.call('EXPIRE', config.hourly, retention) end
+if config.request ~= '' and config.mark then
+  redis.call('SET', config.request, '1', 'EX', config.request_ttl)
+end
 return {1, applied, duplicates, unmatched}

@@ -107,3 +107,15 @@ def test_events_are_counted_in_the_metrics_by_status_provider_and_type(client):
         'mailer_emails_total{backend="sendgrid",event="opened",template="welcome"} 1.0'
         in exposition
     )
+
+
+def test_a_batch_larger_than_a_part_is_applied_whole_and_replayed_as_a_whole(client):
+    ids = [sent(client, provider_id=f"p-{n}") for n in range(250)]
+    events = DeliveryEvents(client)
+    batch = [event("delivered", n, message_id=i) for n, i in enumerate(ids)]
+    done = events.apply(batch, request="big", request_ttl_s=60)
+    assert (done.applied, done.duplicates, done.unmatched) == (250, 0, 0)
+    later = [event("clicked", n, message_id=i) for n, i in enumerate(ids)]
+    assert events.apply(later, request="big", request_ttl_s=60) is None
+    log = DeliveryLog(client)
+    assert {log.get(i).status for i in ids} == {"delivered"}
