@@ -26,14 +26,16 @@ from dataclasses import dataclass
 import redis
 
 from mailer.provider_events import ProviderEvent
-from mailer.stores.delivery_search import DeliverySearch
+from mailer.stores.delivery_search import Attempt, DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch, Script
 from mailer.stores.suppression import SuppressionList, normalise
 
-__all__ = ["Applied", "DeliveryEvents", "provider_key"]
+__all__ = ["REPORTING_BACKENDS", "Applied", "DeliveryEvents", "index_provider_id", "provider_key"]
 
 SEEN_TTL_S = 3 * 24 * 3600
+#: The backends whose events come back by webhook, keyed by the id they answered a send with.
+REPORTING_BACKENDS = ("ses", "sendgrid")
 #: Events per script call: a few milliseconds of Redis's time each.
 CHUNK = 100
 _APPLY = Script("set_status.lua", "apply_provider_events.lua")
@@ -42,6 +44,16 @@ _APPLY = Script("set_status.lua", "apply_provider_events.lua")
 def provider_key(prefix: str, provider: str, provider_id: str) -> str:
     """Where the delivery log keeps which message a provider's id belongs to."""
     return namespaced(prefix, "log", "provider", provider, provider_id)
+
+
+def index_provider_id(
+    batch: Batch, prefix: str, message_id: str, attempt: Attempt, ttl_s: int
+) -> None:
+    """As part of the delivery log's write of a sent attempt: which message the provider's id
+    belongs to, for the backends whose events come back by webhook."""
+    if attempt.backend in REPORTING_BACKENDS and attempt.provider_id:
+        key = provider_key(prefix, attempt.backend, attempt.provider_id)
+        batch.pipe.set(key, message_id, ex=ttl_s)
 
 
 @dataclass(frozen=True)

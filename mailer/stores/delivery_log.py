@@ -24,7 +24,7 @@ import redis
 from mailer.addresses import addr_spec
 from mailer.message import recipients_of, template_of
 from mailer.provider_events import PROVIDER_STATUSES
-from mailer.stores.delivery_events import provider_key
+from mailer.stores.delivery_events import index_provider_id
 from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
@@ -47,8 +47,6 @@ STATUSES: tuple[str, ...] = (
 )
 #: Then what the provider reported after the send (``mailer.stores.delivery_events``).
 STATUSES += PROVIDER_STATUSES
-#: The backends whose events come back by webhook, keyed by the id they answered a send with.
-_REPORTING_BACKENDS = ("ses", "sendgrid")
 #: Upper bounds of the send-latency histogram, in seconds (Prometheus ``le`` labels).
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MAX_ERROR_CHARS = 500
@@ -111,9 +109,7 @@ class DeliveryLog(DeliverySearch):
         fields.update(backend=attempt.backend or "", error=attempt.error or "")
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
-            if attempt.backend in _REPORTING_BACKENDS:
-                key = provider_key(self.prefix, attempt.backend, attempt.provider_id)
-                batch.pipe.set(key, message_id, ex=self.retention_s)
+            index_provider_id(batch, self.prefix, message_id, attempt, self.retention_s)
         event = {"sent": "sent", "retrying": "failed", "dead": "dead"}.get(status, status)
         self._add_event(
             batch,
