@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.support.scheduler",
     "tests.support.browser",
     "tests.support.dashboard_client",
+    "tests.support.provider_signing",
 ]
 
 _stack = contextlib.ExitStack()

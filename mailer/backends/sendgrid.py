@@ -41,6 +41,7 @@ from mailer.errors import (
     TransientSendError,
     UnknownOutcome,
 )
+from mailer.provider_events import MESSAGE_ID_ARG
 from mailer.settings import Settings
 
 _NAME = "sendgrid"
@@ -111,8 +112,12 @@ def payload(email: Email) -> dict[str, Any]:
         body["headers"] = headers
     if email.tags:
         body["categories"] = email.tags[:_MAX_CATEGORIES]
-    if email.metadata:
-        body["custom_args"] = {key: str(value) for key, value in email.metadata.items()}
+    custom_args = {key: str(value) for key, value in email.metadata.items()}
+    if email.message_id is not None:
+        # Echoed back in every event of this message: the webhook finds the log record by it.
+        custom_args[MESSAGE_ID_ARG] = email.message_id
+    if custom_args:
+        body["custom_args"] = custom_args
     return body
 
 

@@ -34,6 +34,7 @@ from mailer.errors import (
     TransientSendError,
     UnknownOutcome,
 )
+from mailer.provider_events import MESSAGE_ID_ARG
 from mailer.settings import Settings
 
 if TYPE_CHECKING:
@@ -141,6 +142,10 @@ def _request(email: Email, configuration_set: str | None) -> dict[str, Any]:
     if configuration_set:
         request["ConfigurationSetName"] = configuration_set
     tags = message_tags(email.tags, email.metadata)
+    if email.message_id is not None:
+        # SES's events carry the message's tags: the webhook finds the log record by this one.
+        tags = [t for t in tags if t["Name"] != MESSAGE_ID_ARG][: _TAGS_MAX - 1]
+        tags.append({"Name": MESSAGE_ID_ARG, "Value": _tag_text(email.message_id)})
     if tags:
         request["EmailTags"] = tags
     return request

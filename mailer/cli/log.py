@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from mailer.cli.arguments import positive_int
 from mailer.cli.output import REDIS_FAILURES, format_utc, print_table, redis_failed
+from mailer.provider_events import PROVIDER_STATUSES
 
 if TYPE_CHECKING:
     from mailer.stores.delivery_log import Delivery
 
+# Attempts that were not a try at sending: a throttle, or an event the provider reported.
+_NOT_TRIES = ("throttled", *PROVIDER_STATUSES)
 _COLUMNS = ("queued at (UTC)", "status", "template", "to", "tries", "last error", "message id")
 
 
@@ -26,7 +29,11 @@ def register(commands: Any) -> None:
     log = commands.add_parser("log", help="what happened to emails: the delivery log")
     log.add_argument("message_id", nargs="?", help="show this message with every attempt")
     log.add_argument("--to", help="an address; display name and case do not matter")
-    log.add_argument("--status", help="queued, sending, sent, retrying, dead or failed")
+    log.add_argument(
+        "--status",
+        help="queued, sending, sent, retrying, dead, failed, suppressed, or what the provider "
+        "reported: delivered, deferred, bounced, complained, rejected, opened, clicked",
+    )
     log.add_argument("--template", help="an email type")
     log.add_argument("--hours", type=positive_int, help="only the last N hours")
     log.add_argument("--limit", type=positive_int, default=50, help="default: 50")
@@ -71,7 +78,7 @@ def _row(delivery: Delivery) -> tuple[str, ...]:
         delivery.status + (f" ({delivery.throttled} throttled)" if delivery.throttled else ""),
         delivery.template,
         ", ".join(delivery.to),
-        str(sum(a.outcome != "throttled" for a in delivery.attempts)),
+        str(sum(a.outcome not in _NOT_TRIES for a in delivery.attempts)),
         (delivery.error or "")[:60],
         delivery.message_id,
     )

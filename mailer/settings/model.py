@@ -86,6 +86,12 @@ class Settings:
         url = with_cert_check(self.redis_url, self.redis_cert_check)
         object.__setattr__(self, "redis_url", url)
 
+    # Provider webhooks (mailer.web.webhooks): SendGrid's key, SNS's topics and trust, replays.
+    sendgrid_webhook_public_key: str | None = None
+    sns_topic_arns: tuple[str, ...] = ()
+    sns_trusted_url: str | None = None
+    webhook_max_age_s: int = 24 * 3600
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and check every variable; raises ``ConfigurationError`` naming the first bad one."""

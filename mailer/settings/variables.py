@@ -23,6 +23,7 @@ def read_all(env: EnvValues) -> dict[str, Any]:
         **reliability(env),
         **web_and_events(env),
         **sending_once_and_signing(env),
+        **webhooks(env),
     }
 
 
@@ -94,6 +95,18 @@ def web_and_events(env: EnvValues) -> dict[str, Any]:
             "MAILER_NOTIFICATION_TOKEN_TTL", Settings.notification_token_ttl_s, low=60
         ),
         cors_origins=tuple(url for url in env.names("MAILER_CORS_ORIGINS")),
+    )
+
+
+def webhooks(env: EnvValues) -> dict[str, Any]:
+    """What the providers' event webhooks trust: keys, topics, and how old a request may be."""
+    return dict(
+        sendgrid_webhook_public_key=env.optional("MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        sns_topic_arns=env.names("MAILER_SNS_TOPIC_ARNS"),
+        sns_trusted_url=env.url("MAILER_SNS_TRUSTED_URL"),
+        webhook_max_age_s=env.integer(
+            "MAILER_WEBHOOK_MAX_AGE", Settings.webhook_max_age_s, low=60, high=7 * 24 * 3600
+        ),
     )
 
 

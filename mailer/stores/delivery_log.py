@@ -23,6 +23,8 @@ import redis
 
 from mailer.addresses import addr_spec
 from mailer.message import recipients_of, template_of
+from mailer.provider_events import PROVIDER_STATUSES
+from mailer.stores.delivery_events import index_provider_id
 from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
@@ -34,7 +36,17 @@ __all__ = ["LATENCY_BUCKETS_S", "STATUSES", "Attempt", "Delivery", "DeliveryLog"
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
 #: dead-letter queue, can be requeued), ``failed`` (dead, then purged: nothing left to replay)
 #: and ``suppressed`` (every recipient is on the suppression list: deliberately not sent).
-STATUSES = ("queued", "sending", "sent", "retrying", "dead", "failed", "suppressed")
+STATUSES: tuple[str, ...] = (
+    "queued",
+    "sending",
+    "sent",
+    "retrying",
+    "dead",
+    "failed",
+    "suppressed",
+)
+#: Then what the provider reported after the send (``mailer.stores.delivery_events``).
+STATUSES += PROVIDER_STATUSES
 #: Upper bounds of the send-latency histogram, in seconds (Prometheus ``le`` labels).
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _MAX_ERROR_CHARS = 500
@@ -97,6 +109,7 @@ class DeliveryLog(DeliverySearch):
         fields.update(backend=attempt.backend or "", error=attempt.error or "")
         if attempt.provider_id:
             fields["provider_id"] = attempt.provider_id
+            index_provider_id(batch, self.prefix, message_id, attempt, self.retention_s)
         event = {"sent": "sent", "retrying": "failed", "dead": "dead"}.get(status, status)
         self._add_event(
             batch,

@@ -6,6 +6,8 @@
     /unsubscribe/...  one-click unsubscribe links, open: the signed link is the credential
     /notifications/stream   a user's notifications, live (Server-Sent Events), for the app's
                       pages; open, with the signed per-user token the app issued
+    /webhooks/ses, /webhooks/sendgrid   the providers' events, open: the provider's signature
+                      is the credential (mailer.web.webhooks)
     /                 charts of the last hour and week, queue depths, live workers, failing types
     /live             the overview's charts, depths and workers alone, re-fetched by the page
     /deliveries       the delivery log, searched; /deliveries/<id>: one message in full
@@ -33,7 +35,7 @@ from mailer import stores, templates
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.stores.dead_letters import DeadLetters
-from mailer.web import health, unsubscribe
+from mailer.web import health, unsubscribe, webhooks
 from mailer.web import notification_stream as notifications
 from mailer.web.auth import BasicAuth
 from mailer.web.csrf import CSRFGuard
@@ -103,6 +105,10 @@ def _public_first(settings: Settings, pages: WSGIApp) -> WSGIApp:
     """The endpoints a platform or a recipient reaches without the operators' account (each
     checks its own credential, if any); everything else is ``pages``."""
     signed = _signed_endpoints(settings)
+    providers = {
+        webhooks.SES_PATH: webhooks.ses_app(settings),
+        webhooks.SENDGRID_PATH: webhooks.sendgrid_app(settings),
+    }
 
     def route(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
@@ -112,6 +118,8 @@ def _public_first(settings: Settings, pages: WSGIApp) -> WSGIApp:
             return signed[UNSUBSCRIBE_PREFIX](environ, start_response)
         if path == notifications.STREAM_PATH:
             return signed[notifications.STREAM_PATH](environ, start_response)
+        if path in providers:
+            return providers[path](environ, start_response)
         return pages(environ, start_response)
 
     return route

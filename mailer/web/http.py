@@ -30,7 +30,10 @@ STATUS_TEXT = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
     413: "Content Too Large",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 

@@ -168,3 +168,21 @@ def test_the_redis_certificate_check_rides_in_the_url_every_client_is_made_from(
 ):
     environ = {"REDIS_URL": url, "MAILER_REDIS_CERT_CHECK": check}
     assert Settings.from_env(environ).redis_url == expected
+
+
+def test_the_provider_webhook_variables_are_read():
+    settings = Settings.from_env(
+        {
+            "MAILER_SENDGRID_WEBHOOK_PUBLIC_KEY": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE",
+            "MAILER_SNS_TOPIC_ARNS": "arn:aws:sns:us-east-1:1:a, arn:aws:sns:eu-west-1:1:b",
+            "MAILER_SNS_TRUSTED_URL": "http://127.0.0.1:9000/",
+            "MAILER_WEBHOOK_MAX_AGE": "3600",
+        }
+    )
+    assert settings.sns_topic_arns == ("arn:aws:sns:us-east-1:1:a", "arn:aws:sns:eu-west-1:1:b")
+    assert (settings.sns_trusted_url, settings.webhook_max_age_s) == ("http://127.0.0.1:9000", 3600)
+    assert Settings.from_env({}).webhook_max_age_s == 24 * 3600
+    with pytest.raises(ConfigurationError, match="MAILER_WEBHOOK_MAX_AGE"):
+        Settings.from_env({"MAILER_WEBHOOK_MAX_AGE": "5"})
+    with pytest.raises(ConfigurationError, match="MAILER_SNS_TRUSTED_URL"):
+        Settings.from_env({"MAILER_SNS_TRUSTED_URL": "ftp://example.com"})

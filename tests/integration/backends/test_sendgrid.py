@@ -95,7 +95,7 @@ def test_posts_the_v3_payload_with_bearer_key(
         ],
         "headers": {"X-Campaign": "spring", "Message-ID": "<abc123@example.com>"},
         "categories": ["orders", "receipts"],
-        "custom_args": {"order_id": "1234"},
+        "custom_args": {"order_id": "1234", "mailer_message_id": "abc123"},
     }
 
 
