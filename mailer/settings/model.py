@@ -12,6 +12,7 @@ from mailer.env_values import EnvValues
 from mailer.errors import ConfigurationError, ValidationError
 from mailer.settings.rules import (
     check_failover_and_heartbeat,
+    check_mailto,
     check_pairs,
     check_redis_url,
     is_origin,
@@ -68,6 +69,8 @@ class Settings:
     notifications_per_user: int = 200
     notification_token_ttl_s: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
+    # Deliverability: a mailbox that takes unsubscribe requests by email, beside the link.
+    unsubscribe_mailto: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +104,8 @@ class Settings:
                 raise ConfigurationError(
                     "MAILER_CORS_ORIGINS", f"{origin!r} is not an origin like https://app.example"
                 )
+        if self.unsubscribe_mailto is not None:
+            check_mailto(self.unsubscribe_mailto)
         try:
             parse_address(self.from_email, "MAILER_FROM")
         except ValidationError as err:

@@ -13,7 +13,7 @@ _DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 def read_all(env: EnvValues) -> dict[str, Any]:
     """Every group's fields, for ``Settings(**...)``."""
-    return {**sending(env), **reliability(env), **web_and_events(env)}
+    return {**sending(env), **reliability(env), **web_and_events(env), **deliverability(env)}
 
 
 # The variables in three groups, each read in the order its fields are declared, so the first
@@ -89,3 +89,8 @@ def web_and_events(env: EnvValues) -> dict[str, Any]:
 
 def _lower(value: str | None) -> str | None:
     return None if value is None else value.lower()
+
+
+def deliverability(env: EnvValues) -> dict[str, Any]:
+    """What the mail itself carries beside its content."""
+    return dict(unsubscribe_mailto=env.optional("MAILER_UNSUBSCRIBE_MAILTO"))

@@ -120,3 +120,11 @@ def test_every_backend_the_settings_name_is_checked_at_start(settings, variable)
     with pytest.raises(ConfigurationError) as raised:
         _check_backends(settings)
     assert raised.value.variable == variable
+
+
+def test_the_unsubscribe_mailbox_is_a_bare_ascii_address():
+    settings = Settings.from_env({"MAILER_UNSUBSCRIBE_MAILTO": "unsubscribe@example.com"})
+    assert settings.unsubscribe_mailto == "unsubscribe@example.com"
+    for bad in ("Unsub <u@example.com>", "u@example", "ü@example.com", "u@example.com?x=1"):
+        with pytest.raises(ConfigurationError, match="MAILER_UNSUBSCRIBE_MAILTO"):
+            Settings.from_env({"MAILER_UNSUBSCRIBE_MAILTO": bad})
