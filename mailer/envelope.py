@@ -15,7 +15,7 @@ import email.utils
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -116,7 +116,7 @@ class Email:
                 fields.append(mime.address_header(name, map(_mailbox, addresses)))
         fields += [
             mime.unstructured("Subject", self.subject),
-            mime.header("Date", email.utils.format_datetime(now or datetime.now(timezone.utc))),
+            mime.header("Date", mime.date(now)),
             mime.header("Message-ID", self.message_id_header()),
         ]
         for name, value in self.headers.items():

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.utils
 import re
 import secrets
+import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 
 from mailer.errors import InvalidHeader
 
@@ -85,6 +88,22 @@ def encoded_words(text: str, first_bytes: int = _WORD_BYTES) -> str:
     return " ".join(
         f"=?utf-8?b?{base64.b64encode(word.encode()).decode('ascii')}?=" for word in words
     )
+
+
+def date(now: datetime | None = None) -> str:
+    """A Date field's value for ``now``, else for the clock, worked out once per second."""
+    global _last_date
+    if now is not None:
+        return email.utils.format_datetime(now)
+    second, text = _last_date
+    if second != int(time.time()):
+        second = int(time.time())
+        text = email.utils.format_datetime(datetime.fromtimestamp(second, timezone.utc))
+        _last_date = (second, text)
+    return text
+
+
+_last_date = (0, "")
 
 
 def mailbox(name: str, spec: str) -> str:
