@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
 import statistics
 import subprocess
@@ -196,8 +197,6 @@ def _load_queue(kind: str, template: str, n: int, env: dict[str, str]) -> str:
 def context_for(template: str, i: int, *, by_hand: bool = False) -> dict[str, Any]:
     """The type's ``sample.json`` with the recipient's own name, as real sends differ. mailer
     makes each news recipient's unsubscribe link itself; the hand-written actor is given one."""
-    import json
-
     context: dict[str, Any] = json.loads(
         (REPO_ROOT / "templates" / template / "sample.json").read_text()
     )
