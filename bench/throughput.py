@@ -1,145 +1,328 @@
-"""Worker throughput in emails/s: SMTP connection reuse (the product default) against a new
-connection per message.
+"""Worker throughput: mailer's worker against a hand-written Dramatiq actor doing the same
+work, with Dramatiq's no-op drain rate as the ceiling.
 
-One ``dramatiq mailer.actors`` process with 8 threads renders every email for real (Jinja, CSS
-inlining, text, MIME) and sends it over plain SMTP to a sink running in a process of its own.
-The baseline loads ``bench.one_connection_per_message`` into the same worker, which closes the
-thread's backend after each message, so connection reuse is the only difference.
+For each shape (1 process x 8 threads, 2 x 8) and type (``welcome``, ``new_post``), N emails
+are queued first, then a fresh worker drains them into an SMTP sink: ``dramatiq
+mailer.actors`` for mailer, ``dramatiq bench.handwritten`` for the baseline (one actor
+rendering the same template, inlining its CSS with css-inline, building an ``EmailMessage``,
+sending over a per-thread ``smtplib.SMTP``; see ``bench/handwritten.py``). The no-op actor of
+that module gives the ceiling. Every run has a Redis and a sink of its own.
 
-N emails are queued with ``send_email`` before the worker starts; the rate runs from the first
-to the last arrival at the sink, so neither the worker's start nor the enqueueing counts. With
-several rounds the modes take turns, their order alternating, against a busy machine's drift.
+The sink is Postfix's ``smtp-sink``, a C server that is never the bottleneck; without it the
+Python sink of ``bench.processes`` is used, and the output says so. A run's rate and CPU run
+from the first message the worker takes to the last one acked (sampled every 5 ms), so the
+worker's start and the queueing do not count; CPU is user + system time of the worker's
+processes (``/proc``), per email.
 
-    python -m bench.throughput [--n 2000] [--rounds 2] [--threads 8] [--template welcome]
+    python -m bench.throughput [--n 3000] [--rounds 1] [--threads 8] [--shapes 1,2]
+                               [--templates welcome,new_post]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
+import os
 import statistics
-from collections.abc import Sequence
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import (
-    BenchRedis,
-    add_common_options,
-    bench_parser,
-    sample_context,
-)
-from bench.processes import SMTPSinkProcess, WorkerProcess, run_with_sink
+import redis
 
-MODES: dict[str, tuple[str, ...]] = {
-    "connection reuse": (),
-    "connection per message": ("bench.one_connection_per_message",),
+from bench.common import HOST, REPO_ROOT, SENDER, add_common_options, bench_parser, write_json
+from bench.processes import SMTPSinkProcess, _listening, _spawn, _stop
+from mailer.embedded_redis import free_port, running_redis
+
+SMTP_SINK = "/usr/sbin/smtp-sink"
+KINDS = {
+    "mailer": "mailer.actors",
+    "hand-written": "bench.handwritten",
+    "no-op": "bench.handwritten",
 }
+_TICKS_S = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
 class Run:
-    mode: str
+    kind: str
+    template: str
+    processes: int
+    threads: int
     emails_per_s: float
-    seconds: float  # first to last arrival at the sink
-    connections: int  # SMTP connections the sink accepted
+    cpu_ms_per_email: float
+    emails: int  # taken and acked between the first and last sample
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    return run_with_sink(_parser().parse_args(argv), run)
-
-
-def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> dict[str, Any]:
-    print(f'throughput: {args.n:,} "{args.template}" emails per run, one worker process x')
-    print(f"  {args.threads} threads, plain SMTP to a sink in its own process, {server.describe()}")
-    print(f"  {'run':>3}  {'mode':24} {'emails/s':>9} {'seconds':>8} {'SMTP connections':>17}")
-    return _report(compare(server, sink, MODES, args), args)
-
-
-def compare(
-    server: BenchRedis,
-    sink: SMTPSinkProcess,
-    modes: dict[str, tuple[str, ...]],
-    args: argparse.Namespace,
-) -> list[Run]:
-    """Each mode ``args.rounds`` times, their order alternating against a busy machine's
-    drift; each run printed as it ends. ``modes`` maps a name to the modules its worker loads."""
-    from mailer.actors.emails import lookup
-
-    sent: set[str] = set()
+    args = _parser().parse_args(argv)
+    os.environ.pop("MAILER_TEMPLATES_DIR", None)  # the bundled types only, as measured here
+    shapes = [int(p) for p in args.shapes.split(",")]
+    templates = args.templates.split(",")
+    sink = "smtp-sink (Postfix, C)" if os.path.exists(SMTP_SINK) else "aiosmtpd (Python)"
+    print(f"throughput: {args.n:,} emails per run, {args.threads} threads per process,")
+    print(f"  SMTP sink: {sink}; a Redis of its own per run; load {_load()}")
+    header = f"  {'shape':5} {'template':9} {'kind':13} {'emails/s':>9} {'CPU ms/email':>13}"
+    print(header)
     runs: list[Run] = []
     for round_no in range(args.rounds):
-        order = list(modes) if round_no % 2 == 0 else list(reversed(modes))
-        for mode in order:
-            result = run_once(sink, mode, modes[mode], f"r{round_no}", args, sent)
-            runs.append(result)
-            print(
-                f"  {round_no + 1:>3}  {mode:24} {result.emails_per_s:9.1f} "
-                f"{result.seconds:8.2f} {result.connections:17,}"
-            )
-    server.purge([lookup(args.template).priority.queue_name], sent)
-    return runs
+        for processes in shapes:
+            runs.append(_printed(run_once("no-op", "welcome", processes, args)))
+            for template in templates:
+                kinds = ["mailer", "hand-written"]
+                for kind in kinds if round_no % 2 == 0 else reversed(kinds):
+                    runs.append(_printed(run_once(kind, template, processes, args)))
+    figures = _report(runs, shapes, templates, args)
+    write_json(args.json, figures)
+    return figures
 
 
-def run_once(
-    sink: SMTPSinkProcess,
-    mode: str,
-    modules: tuple[str, ...],
-    tag: str,
-    args: argparse.Namespace,
-    sent: set[str],
-) -> Run:
-    """Queue N emails, then let a fresh worker (loading ``modules`` beside mailer's actors)
-    deliver them all, and time it at the sink."""
-    from mailer.api.email import send_email
-
-    context = sample_context(args.template)
-    slug = mode.replace(" ", "-")
-    sink.reset()
-    for i in range(args.n):
-        sent.add(send_email(args.template, to=f"{slug}-{tag}-{i}@example.com", context=context))
-    with WorkerProcess(modules, processes=1, threads=args.threads) as worker:
-        worker.wait_ready()
-        if not sink.wait_for_count(args.n, timeout_s=max(120.0, args.n / 10)):
-            log = "".join(worker.output)
-            raise RuntimeError(f"{sink.count:,} of {args.n:,} emails arrived; worker log:\n{log}")
-    arrivals = sorted(sink.arrival_times())
-    seconds = arrivals[-1] - arrivals[0]
-    return Run(mode, (args.n - 1) / seconds, seconds, sink.connections)
-
-
-def _report(runs: list[Run], args: argparse.Namespace) -> dict[str, Any]:
-    rates = {
-        mode: statistics.median(run.emails_per_s for run in runs if run.mode == mode)
-        for mode in MODES
-    }
-    reuse, per_message = rates["connection reuse"], rates["connection per message"]
-    median = "median of " if args.rounds > 1 else ""
-    print(
-        f"  connection reuse {reuse:.1f} emails/s, connection per message {per_message:.1f}"
-        f" emails/s ({median}{args.rounds} run(s) each): reuse is {reuse / per_message:.2f}x"
+def run_once(kind: str, template: str, processes: int, args: argparse.Namespace) -> Run:
+    """N emails queued on a fresh Redis, then drained by a fresh worker into a fresh sink."""
+    with running_redis() as server, _sink(args.n if kind != "no-op" else 0) as (port, wait):
+        env = _environment(server.url, port)
+        queue = _load_queue(kind, template, args.n, env)
+        module = KINDS[kind]
+        command = [sys.executable, "-m", "dramatiq", module, "--processes", str(processes)]
+        worker = _spawn([*command, "--threads", str(args.threads)], env)
+        output: collections.deque[str] = collections.deque(maxlen=50)
+        assert worker.stdout is not None  # drained always: a full pipe would stall the worker
+        threading.Thread(target=output.extend, args=(worker.stdout,), daemon=True).start()
+        try:
+            emails, seconds, cpu_s = _drain(server.url, queue, args.n, worker)
+            if not wait(max(60.0, args.n / 20)):
+                raise RuntimeError(f"{kind}: not every email reached the SMTP sink")
+        finally:
+            _stop(worker, 30)
+        if emails < args.n // 2:
+            log = "".join(output)
+            raise RuntimeError(f"{kind} drained {emails} of {args.n}; worker output:\n{log}")
+    return Run(
+        kind, template, processes, args.threads, emails / seconds, 1000 * cpu_s / emails, emails
     )
+
+
+def _drain(url: str, queue: str, n: int, worker: subprocess.Popen[str]) -> tuple[int, float, float]:
+    """Sample the queue every 5 ms from the first message taken to the last acked: how many
+    went, in how long, for how much CPU in the worker's processes."""
+    client = redis.Redis.from_url(url)
+    key = f"dramatiq:{queue}.msgs"  # a message stays here until acked
+    deadline = time.monotonic() + max(120.0, n / 10)
+    first: tuple[float, float, int] | None = None
+    while time.monotonic() < deadline and worker.poll() is None:
+        left, now, cpu = int(client.hlen(key)), time.monotonic(), _cpu_s(worker.pid)
+        if first is None and left < n:
+            first = (now, cpu, left)
+        if first is not None and left == 0:
+            return first[2], now - first[0], cpu - first[1]
+        time.sleep(0.005)
+    raise RuntimeError(f"the queue {queue} did not drain (worker exit code {worker.poll()})")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and every process below it."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICKS_S
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def _environment(redis_url: str, smtp_port: int) -> dict[str, str]:
+    """What the loader and the worker of one run read: its Redis, its sink, news links."""
     return {
-        "emails_per_s": rates,
-        "ratio": reuse / per_message,
+        "REDIS_URL": redis_url,
+        "MAILER_FROM": SENDER,
+        "MAILER_BACKEND": "smtp",
+        "SMTP_HOST": HOST,
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_SECURITY": "none",
+        "MAILER_PUBLIC_URL": "https://app.example.com",
+        "MAILER_SECRET_KEY": "bench only: a fixed key that signs nothing real",
+    }
+
+
+_LOADER = """
+import sys, json
+kind, template, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from bench.throughput import context_for
+if kind == "mailer":
+    from mailer.actors.emails import lookup
+    from mailer.api.email import send_email
+    from mailer.middleware.log_deliveries import flush_queued
+    for i in range(n):
+        send_email(template, to=f"user{i}@example.com", context=context_for(template, i))
+    flush_queued()
+    print(lookup(template).priority.queue_name)
+else:
+    from bench import handwritten
+    actor = handwritten.noop if kind == "no-op" else handwritten.send_by_hand
+    for i in range(n):
+        actor.send(f"user{i}@example.com", template, context_for(template, i, by_hand=True))
+    print(handwritten.QUEUE)
+"""
+
+
+def _load_queue(kind: str, template: str, n: int, env: dict[str, str]) -> str:
+    """Queue ``n`` emails in a process of its own (mailer reads its settings once per
+    process); returns the queue they wait in."""
+    env = {**os.environ, **env}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADER, kind, template, str(n)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"queueing {kind} failed:\n{done.stderr}")
+    return done.stdout.split()[-1]
+
+
+def context_for(template: str, i: int, *, by_hand: bool = False) -> dict[str, Any]:
+    """The type's ``sample.json`` with the recipient's own name, as real sends differ. mailer
+    makes each news recipient's unsubscribe link itself; the hand-written actor is given one."""
+    context: dict[str, Any] = json.loads(
+        (REPO_ROOT / "templates" / template / "sample.json").read_text()
+    )
+    if "name" in context:
+        context["name"] = f"User {i}"
+    context.pop("unsubscribe_url", None)
+    if by_hand and template == "new_post":
+        context["unsubscribe_url"] = f"https://app.example.com/unsubscribe/user{i}-{i * 7919:x}"
+    return context
+
+
+@contextmanager
+def _sink(n: int) -> Iterator[tuple[int, Any]]:
+    """An SMTP sink's port and ``wait(timeout_s) -> bool``: True once ``n`` emails arrived."""
+    if not os.path.exists(SMTP_SINK):
+        with SMTPSinkProcess() as python_sink:
+            yield python_sink.port, lambda timeout_s: python_sink.wait_for_count(n, timeout_s)
+        return
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []  # it refuses to run as root
+    # -c: "sess=.. quit=.. mesg=N" after every message, each ending in CR.
+    sink = subprocess.Popen(
+        [SMTP_SINK, *user, "-c", f"{HOST}:{port}", "256"], stdout=subprocess.PIPE
+    )
+    arrived = threading.Condition()
+    count = [0]
+
+    def read() -> None:
+        assert sink.stdout is not None
+        for chunk in iter(lambda: os.read(sink.stdout.fileno(), 65536), b""):
+            last = chunk.rstrip(b"\r").rsplit(b"\r", 1)[-1]
+            if b"mesg=" in last:
+                with arrived:
+                    count[0] = int(last.rsplit(b"mesg=", 1)[1])
+                    arrived.notify_all()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not _listening(port):
+        if sink.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{SMTP_SINK} did not start")
+        time.sleep(0.02)
+
+    def wait(timeout_s: float) -> bool:
+        with arrived:
+            return arrived.wait_for(lambda: count[0] >= n, timeout_s)
+
+    try:
+        yield port, wait
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def _printed(run: Run) -> Run:
+    shape = f"{run.processes}x{run.threads}"
+    template = "-" if run.kind == "no-op" else run.template
+    print(
+        f"  {shape:5} {template:9} {run.kind:13} {run.emails_per_s:9.1f} "
+        f"{run.cpu_ms_per_email:13.2f}",
+        flush=True,
+    )
+    return run
+
+
+def _report(
+    runs: list[Run], shapes: list[int], templates: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    def median(kind: str, processes: int, template: str, field: str) -> float:
+        values = [
+            getattr(run, field)
+            for run in runs
+            if run.kind == kind
+            and run.processes == processes
+            and (kind == "no-op" or run.template == template)
+        ]
+        return statistics.median(values)
+
+    summary: dict[str, Any] = {}
+    print("  summary (median of rounds): mailer / hand-written")
+    for processes in shapes:
+        ceiling = median("no-op", processes, "", "emails_per_s")
+        for template in templates:
+            rate = {
+                k: median(k, processes, template, "emails_per_s") for k in KINDS if k != "no-op"
+            }
+            cpu = {k: median(k, processes, template, "cpu_ms_per_email") for k in rate}
+            speed, saving = (
+                rate["mailer"] / rate["hand-written"],
+                cpu["hand-written"] / cpu["mailer"],
+            )
+            print(
+                f"  {processes}x{args.threads} {template:9} {rate['mailer']:7.1f} vs "
+                f"{rate['hand-written']:7.1f} emails/s ({speed:.2f}x); CPU {cpu['mailer']:.2f} vs "
+                f"{cpu['hand-written']:.2f} ms/email ({saving:.2f}x less); no-op ceiling "
+                f"{ceiling:.0f}/s"
+            )
+            summary[f"{processes}x{args.threads} {template}"] = {
+                "emails_per_s": rate,
+                "cpu_ms_per_email": cpu,
+                "ratio": speed,
+                "cpu_ratio": saving,
+                "noop_per_s": ceiling,
+            }
+    return {
+        "summary": summary,
         "runs": [run.__dict__ for run in runs],
         "n": args.n,
-        "threads": args.threads,
-        "template": args.template,
+        "load": _load(),
     }
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = bench_parser("bench.throughput", __doc__)
-    add_run_options(parser)
-    return parser
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a worker-throughput comparison."""
-    parser.add_argument("--n", type=int, default=2_000, help="emails per run")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads")
-    parser.add_argument("--template", default="welcome", help="email type, with its sample.json")
+    parser.add_argument("--n", type=int, default=3_000, help="emails per run")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each kind")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    parser.add_argument("--shapes", default="1,2", help="worker process counts, comma-separated")
+    parser.add_argument("--templates", default="welcome,new_post", help="email types")
     add_common_options(parser)
+    return parser
 
 
 if __name__ == "__main__":

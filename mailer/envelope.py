@@ -9,21 +9,28 @@ systems can drop a duplicate.
 from __future__ import annotations
 
 import base64
+import email
 import email.policy
 import email.utils
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.headerregistry import Address
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+from mailer import mime
 from mailer.addresses import addr_spec, display_name
 from mailer.errors import AttachmentTooLarge, InvalidAttachment, InvalidHeader
 
 # RFC 5322 field names: printable ASCII except space and colon.
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
+#: Fields whose value is structured: written as given, never encoded (``mailer.mime``).
+STRUCTURED_HEADERS = frozenset(
+    {"list-unsubscribe", "list-unsubscribe-post", "list-id", "in-reply-to", "references"}
+)
+# Parsing back what ``to_bytes`` wrote: flattened again, its lines stay as they were.
+_READ_BACK = email.policy.SMTP.clone(refold_source="none")
 # Headers the message builds itself; setting them by hand would produce duplicates.
 _RESERVED_HEADERS = frozenset(
     {
@@ -97,35 +104,47 @@ class Email:
         attachments = [Attachment.from_json(item) for item in data.get("attachments", [])]
         return cls(**values, attachments=attachments)
 
-    def to_mime(self, *, now: datetime | None = None) -> EmailMessage:
-        """A standards-correct MIME message: text + html alternatives, mixed with attachments.
+    def to_bytes(self, *, now: datetime | None = None) -> bytes:
+        """The message as it goes on the wire: text + html alternatives, mixed with
+        attachments, every header correct as ``mailer.mime`` writes it, CRLF line ends.
 
         Bcc is left out of the headers on purpose: it lives only in the envelope.
         """
-        international = any(
-            not address.isascii() for address in [*self.recipients, addr_spec(self.from_email)]
-        )
-        message = EmailMessage(policy=email.policy.SMTPUTF8 if international else email.policy.SMTP)
-        message["From"] = _header_address(self.from_email)
-        message["To"] = [_header_address(address) for address in self.to]
-        if self.cc:
-            message["Cc"] = [_header_address(address) for address in self.cc]
-        if self.reply_to:
-            message["Reply-To"] = [_header_address(address) for address in self.reply_to]
-        message["Subject"] = self.subject
-        message["Date"] = email.utils.format_datetime(now or datetime.now(timezone.utc))
-        message["Message-ID"] = self.message_id_header()
+        fields = [mime.address_header("From", [_mailbox(self.from_email)])]
+        for name, addresses in (("To", self.to), ("Cc", self.cc), ("Reply-To", self.reply_to)):
+            if addresses:
+                fields.append(mime.address_header(name, map(_mailbox, addresses)))
+        fields += [
+            mime.unstructured("Subject", self.subject),
+            mime.header("Date", mime.date(now)),
+            mime.header("Message-ID", self.message_id_header()),
+        ]
         for name, value in self.headers.items():
-            message[name] = value
-        message.set_content(self.text or "", cte="quoted-printable")
-        if self.html is not None:
-            message.add_alternative(self.html, subtype="html", cte="quoted-printable")
-        for attachment in self.attachments:
-            maintype, _, subtype = attachment.mimetype.partition("/")
-            message.add_attachment(
-                attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+            structured = name.lower() in STRUCTURED_HEADERS
+            fields.append(
+                mime.header(name, value) if structured else mime.unstructured(name, value)
             )
+        body = mime.text_part("plain", self.text or "")
+        if self.html is not None:
+            body = mime.multipart("alternative", [body, mime.text_part("html", self.html)])
+        if self.attachments:
+            files = [
+                mime.attachment_part(a.filename, a.content, a.mimetype) for a in self.attachments
+            ]
+            body = mime.multipart("mixed", [body, *files])
+        return "".join([*fields, "MIME-Version: 1.0\r\n", body]).encode()
+
+    def to_mime(self, *, now: datetime | None = None) -> EmailMessage:
+        """``to_bytes`` parsed back, for reading a header or a part; flattened again it gives
+        the same bytes."""
+        message = email.message_from_bytes(self.to_bytes(now=now), policy=_READ_BACK)
+        assert isinstance(message, EmailMessage)
         return message
+
+    @property
+    def international(self) -> bool:
+        """Whether an address is not ASCII, so the server must speak SMTPUTF8."""
+        return not all(address.isascii() for address in [*self.recipients, self.from_email])
 
     def message_id_header(self) -> str:
         """``<id@sender-domain>``: the same for every retry of one send."""
@@ -151,12 +170,9 @@ _JSON_FIELDS = (
 )
 
 
-def _header_address(address: str) -> Address | str:
-    spec = addr_spec(address)
-    local, _, domain = spec.rpartition("@")
-    if not local.isascii():
-        return address  # an SMTPUTF8 address: the header carries it as UTF-8, verbatim
-    return Address(display_name=display_name(address), username=local, domain=domain)
+def _mailbox(address: str) -> str:
+    # A non-ASCII address goes as UTF-8, verbatim (RFC 6532): the server speaks SMTPUTF8.
+    return mime.mailbox(display_name(address), addr_spec(address))
 
 
 def check_headers(headers: object) -> dict[str, str]:
@@ -175,8 +191,16 @@ def check_headers(headers: object) -> dict[str, str]:
             raise InvalidHeader("headers", f"the value of {name!r} must be a string")
         if "\r" in value or "\n" in value:
             raise InvalidHeader("headers", f"the value of {name!r} may not contain CR or LF")
+        if name.lower() in STRUCTURED_HEADERS and not _foldable_ascii(name, value):
+            raise InvalidHeader("headers", f"{name!r} must be ASCII with no word over 990 octets")
         checked[name] = value
     return checked
+
+
+def _foldable_ascii(name: str, value: str) -> bool:
+    """Whether a structured field can go as it is: ASCII, each word short enough to fold."""
+    longest = max(len(word) for word in value.split(" "))
+    return value.isascii() and longest + len(name) + 2 <= mime.MAX_LINE_OCTETS
 
 
 def check_attachments(attachments: object, max_total_bytes: int) -> list[Attachment]:

@@ -23,7 +23,7 @@ class ConsoleBackend(Backend):
 
     def deliver(self, email: Email) -> str:
         provider_id = f"{self.name}-{uuid.uuid4().hex}"
-        self.write(email.to_mime().as_bytes(), provider_id)
+        self.write(email.to_bytes(), provider_id)
         return provider_id
 
     def write(self, mime: bytes, provider_id: str) -> None:

@@ -137,7 +137,7 @@ def _request(email: Email, configuration_set: str | None) -> dict[str, Any]:
     request: dict[str, Any] = {
         "FromEmailAddress": addr_spec(email.from_email),
         "Destination": destination,
-        "Content": {"Raw": {"Data": email.to_mime().as_bytes()}},
+        "Content": {"Raw": {"Data": email.to_bytes()}},
     }
     if configuration_set:
         request["ConfigurationSetName"] = configuration_set

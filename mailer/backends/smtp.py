@@ -27,7 +27,6 @@ import ssl
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from email.message import EmailMessage
 
 from mailer.addresses import addr_spec
 from mailer.backends.base import Backend, mask_addresses
@@ -47,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _NAME = "smtp"
 # Postfix answers "250 2.0.0 Ok: queued as 4B3C61D0E4", Exim "250 OK id=1uXyZa-000Abc-De".
+_MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>\r\n]*>)", re.MULTILINE)
 _QUEUE_ID = re.compile(r"(?:queued as|\bid=)\s*<?([\w@-]+(?:\.[\w@-]+)*)", re.IGNORECASE)
 
 
@@ -87,17 +87,17 @@ class SMTPBackend(Backend):
             connection.close()  # the server is gone already: nobody to say goodbye to
 
     def deliver(self, email: Email) -> str:
-        mime = email.to_mime()  # built once: a resend carries the same Date and Message-ID
+        raw = email.to_bytes()  # built once: a resend carries the same Date and Message-ID
         with self._map_errors():
             try:
-                connection = self._send(mime, email)
+                connection = self._send(raw, email)
             except smtplib.SMTPServerDisconnected:
                 if self._connection is None or self._connection.data_sent:
                     raise
                 log.info("SMTP connection to %s was dropped; reconnecting once", self._server)
                 self.close()
-                connection = self._send(mime, email)
-        return _provider_id(connection.data_reply, mime)
+                connection = self._send(raw, email)
+        return _provider_id(connection.data_reply, _message_id(raw))
 
     @property
     def _server(self) -> str:
@@ -132,23 +132,27 @@ class SMTPBackend(Backend):
     def _tls_context(self) -> ssl.SSLContext:
         return self.ssl_context or ssl.create_default_context()
 
-    def _send(self, mime: EmailMessage, email: Email) -> Connection:
+    def _send(self, raw: bytes, email: Email) -> Connection:
         """One SMTP transaction on the open connection, opening it first if needed."""
         self.open()
         connection = self._connection
         assert connection is not None  # open() has just made it, or made it before
         connection.begin(self.deadline_s)
         connection.sign = None if self._signer is None else self._signer.sign
-        refused = connection.send_message(
-            mime, from_addr=addr_spec(email.from_email), to_addrs=email.recipients
-        )
+        options: tuple[str, ...] = ()
+        if email.international:  # as smtplib's send_message asks for a UTF-8 address
+            if not connection.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("the server does not support SMTPUTF8")
+            options = ("SMTPUTF8", "BODY=8BITMIME")
+        from_addr, recipients = addr_spec(email.from_email), email.recipients
+        refused = connection.sendmail(from_addr, recipients, raw, mail_options=options)
         if refused:  # some recipients were accepted, so the message went out to them
             log.warning(
                 "SMTP server %s refused %d of %d recipients of %s: %s",
                 self._server,
                 len(refused),
-                len(email.recipients),
-                mime["Message-ID"],
+                len(recipients),
+                _message_id(raw),
                 mask_addresses(_describe(refused), refused),
             )
         return connection
@@ -218,7 +222,13 @@ def _describe(refused: Mapping[str, tuple[int, bytes]]) -> str:
     return ", ".join(f"{code} {_text(reply)}".rstrip() for code, reply in refused.values())
 
 
-def _provider_id(reply: bytes, mime: EmailMessage) -> str:
+def _message_id(raw: bytes) -> str:
+    """The Message-ID the bytes carry: the same for every resend of one message."""
+    match = _MESSAGE_ID.search(raw)
+    return match[1].decode("ascii") if match else ""
+
+
+def _provider_id(reply: bytes, message_id: str) -> str:
     """The server's queue id from its final 250 reply, else the Message-ID we sent."""
     match = _QUEUE_ID.search(_text(reply))
-    return match[1] if match else str(mime["Message-ID"])
+    return match[1] if match else message_id

@@ -66,11 +66,11 @@ class Connection(smtplib.SMTP):
         self.last_code, self.last_reply = code, reply
         return code, reply
 
-    def sendmail(self, from_addr: str, to_addrs: Any, msg: Any, *args: Any) -> Any:
-        """``send_message`` flattens the message (Bcc dropped) and lands here: sign those bytes."""
+    def sendmail(self, from_addr: str, to_addrs: Any, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        """The message as written on the wire (no Bcc): sign those bytes."""
         if self.sign is not None and isinstance(msg, bytes):
             msg = self.sign(msg)
-        return super().sendmail(from_addr, to_addrs, msg, *args)
+        return super().sendmail(from_addr, to_addrs, msg, *args, **kwargs)
 
     def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         self.data_sent = True

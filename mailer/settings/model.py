@@ -13,6 +13,7 @@ from mailer.errors import ConfigurationError, ValidationError
 from mailer.settings.rules import (
     check_dkim,
     check_failover_and_heartbeat,
+    check_mailto,
     check_pairs,
     check_redis_url,
     is_origin,
@@ -91,6 +92,8 @@ class Settings:
     sns_topic_arns: tuple[str, ...] = ()
     sns_trusted_url: str | None = None
     webhook_max_age_s: int = 24 * 3600
+    # Deliverability: a mailbox that takes unsubscribe requests by email, beside the link.
+    unsubscribe_mailto: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -126,6 +129,8 @@ class Settings:
                 raise ConfigurationError(
                     "MAILER_CORS_ORIGINS", f"{origin!r} is not an origin like https://app.example"
                 )
+        if self.unsubscribe_mailto is not None:
+            check_mailto(self.unsubscribe_mailto)
         try:
             parse_address(self.from_email, "MAILER_FROM")
         except ValidationError as err:

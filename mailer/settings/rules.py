@@ -81,3 +81,14 @@ def with_cert_check(url: str, cert_check: str) -> str:
 def is_origin(origin: str) -> bool:
     parts = urlsplit(origin)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.path
+
+
+def check_mailto(address: str) -> None:
+    """``MAILER_UNSUBSCRIBE_MAILTO``: a bare ASCII address, as a ``mailto:`` URL carries it."""
+    local, at, domain = address.rpartition("@")
+    if not (at and local and "." in domain and address.isascii()) or any(
+        char in address for char in ' <>?,"()'
+    ):
+        raise ConfigurationError(
+            "MAILER_UNSUBSCRIBE_MAILTO", "must be a bare ASCII address like unsubscribe@example.com"
+        )

@@ -24,6 +24,7 @@ def read_all(env: EnvValues) -> dict[str, Any]:
         **web_and_events(env),
         **sending_once_and_signing(env),
         **webhooks(env),
+        **deliverability(env),
     }
 
 
@@ -127,3 +128,8 @@ def sending_once_and_signing(env: EnvValues) -> dict[str, Any]:
             "MAILER_REDIS_CERT_CHECK", REDIS_CERT_CHECKS, Settings.redis_cert_check
         ),
     )
+
+
+def deliverability(env: EnvValues) -> dict[str, Any]:
+    """What the mail itself carries beside its content."""
+    return dict(unsubscribe_mailto=env.optional("MAILER_UNSUBSCRIBE_MAILTO"))

@@ -11,6 +11,7 @@ HTML with its CSS inlined, and text from ``body.txt`` or derived from the render
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,7 +45,10 @@ class Templates:
         self._text = Environment(loader=self._loader, autoescape=False, **_JINJA_OPTIONS)
         for environment in (self._html, self._text):
             environment.filters["datetime"] = format_datetime
-        self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        # The same HTML inlines to the same HTML: a render repeated for many recipients
+        # inlines once.
+        self._inline = functools.lru_cache(maxsize=256)(inliner.inline)
         self._required: dict[str, frozenset[str]] = {}
 
     def names(self) -> list[str]:
@@ -76,7 +80,7 @@ class Templates:
         with map_errors(name):
             subject = self._text.get_template(f"{name}/subject.txt").render(context)
             html = self._html.get_template(f"{name}/body.html").render(context)
-            html = self._inliner.inline(html)
+            html = self._inline(html)
             text = None
             if (owner / name / "body.txt").is_file():
                 text = self._text.get_template(f"{name}/body.txt").render(context).strip()

@@ -7,6 +7,7 @@ The worker renders: a one-line subject, HTML with its CSS inlined (many mail cli
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +62,12 @@ def map_errors(name: str) -> Iterator[None]:
         raise RenderError(f"template {name!r}: {type(err).__name__}: {detail}{where}") from err
 
 
+#: Renders whose HTML is the very same (a digest, an alert, one news item to many people
+#: without a per-recipient link) derive their text once: the same input, the same text.
+_SAME_HTML_KEPT = 256
+
+
+@functools.lru_cache(maxsize=_SAME_HTML_KEPT)
 def derive_text(html: str) -> str:
     """Plain text from the rendered HTML, links kept as ``[label](url)`` so they stay usable."""
     text = get_text(html, ParserConfig(display_links=True))

@@ -56,8 +56,14 @@ def require_links(settings: Settings, types: list[str]) -> None:
         )
 
 
-def list_headers(url: str) -> dict[str, str]:
-    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+def list_headers(url: str, mailto: str | None = None) -> dict[str, str]:
+    """RFC 8058's pair; with ``MAILER_UNSUBSCRIBE_MAILTO`` the link's token also rides in a
+    ``mailto:`` for clients that unsubscribe by email (RFC 2369)."""
+    links = f"<{url}>"
+    if mailto:
+        token = url.rpartition("/")[2]
+        links += f", <mailto:{mailto}?subject=unsubscribe%20{token}>"
+    return {"List-Unsubscribe": links, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def address_of(settings: Settings, token: str) -> str:
@@ -76,5 +82,5 @@ def add_unsubscribe_link(
     if url is None:
         return context
     if not any(name.lower() == "list-unsubscribe" for name in email.headers):
-        email.headers.update(list_headers(url))
+        email.headers.update(list_headers(url, settings.unsubscribe_mailto))
     return {"unsubscribe_url": url, **context}

@@ -186,3 +186,11 @@ def test_the_provider_webhook_variables_are_read():
         Settings.from_env({"MAILER_WEBHOOK_MAX_AGE": "5"})
     with pytest.raises(ConfigurationError, match="MAILER_SNS_TRUSTED_URL"):
         Settings.from_env({"MAILER_SNS_TRUSTED_URL": "ftp://example.com"})
+
+
+def test_the_unsubscribe_mailbox_is_a_bare_ascii_address():
+    settings = Settings.from_env({"MAILER_UNSUBSCRIBE_MAILTO": "unsubscribe@example.com"})
+    assert settings.unsubscribe_mailto == "unsubscribe@example.com"
+    for bad in ("Unsub <u@example.com>", "u@example", "ü@example.com", "u@example.com?x=1"):
+        with pytest.raises(ConfigurationError, match="MAILER_UNSUBSCRIBE_MAILTO"):
+            Settings.from_env({"MAILER_UNSUBSCRIBE_MAILTO": bad})

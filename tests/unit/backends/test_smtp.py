@@ -94,9 +94,9 @@ def test_a_4xx_among_refused_recipients_makes_it_transient() -> None:
     ],
 )
 def test_provider_id_is_the_queue_id_else_the_message_id(reply: bytes, expected: str) -> None:
-    mime = Email(to=["a@example.com"], from_email="shop@example.com", message_id="m-1").to_mime()
+    email = Email(to=["a@example.com"], from_email="shop@example.com", message_id="m-1")
 
-    assert _provider_id(reply, mime) == expected
+    assert _provider_id(reply, email.message_id_header()) == expected
 
 
 def test_selected_by_name_and_checks_its_settings() -> None:
