@@ -1,0 +1,60 @@
+-- One page of a delivery-log search, with the exact number of matches.
+-- KEYS: 1 the log's index prefix, 2 the search's result key (kept `ttl` seconds).
+-- ARGV: 1 the sorted sets to intersect, JSON (full keys; indexes scored by created_at),
+--       2 an address prefix ('' for none), 3 since, 4 until (scores, '-inf'/'+inf'),
+--       5 offset, 6 count, 7 ttl s, 8 '1' to build the result again even if it is kept.
+-- Returns {total, id, id, ...}, newest first.
+--
+-- One set and no prefix: that set is the answer, read in O(log n + count). Otherwise the
+-- answer is built once into KEYS[2]: the recipient indexes of every address under the
+-- prefix (from the lexicographic `addresses` set) are merged, then intersected with the
+-- other sets (Redis walks the smallest and looks the rest up), and the later pages of the
+-- same search read what was built.
+local prefix, result = KEYS[1], KEYS[2]
+local sources = cjson.decode(ARGV[1])
+local address_prefix = ARGV[2]
+local key = sources[1]
+
+local function merge_addresses(into)
+  local low = '[' .. address_prefix
+  local addresses = redis.call('ZRANGEBYLEX', prefix .. ':addresses', low, low .. '\255')
+  redis.call('DEL', into)
+  local chunk = 2000  -- below Lua's limit on unpacked arguments
+  for i = 1, #addresses, chunk do
+    local keys = {into}
+    for j = i, math.min(i + chunk - 1, #addresses) do
+      table.insert(keys, prefix .. ':to:' .. addresses[j])
+    end
+    table.insert(keys, 'AGGREGATE')
+    table.insert(keys, 'MAX')
+    redis.call('ZUNIONSTORE', into, #keys - 2, unpack(keys))
+  end
+end
+
+if address_prefix ~= '' or #sources > 1 then
+  key = result
+  if ARGV[8] == '1' or redis.call('EXISTS', result) == 0 then
+    if address_prefix ~= '' then
+      local merged = result .. ':addresses'
+      merge_addresses(merged)
+      table.insert(sources, merged)
+    end
+    redis.call('DEL', result)
+    if #sources == 1 then
+      if redis.call('EXISTS', sources[1]) == 1 then redis.call('RENAME', sources[1], result) end
+    else
+      -- every index is scored by created_at: MAX keeps it
+      local args = {result, #sources, unpack(sources)}
+      table.insert(args, 'AGGREGATE')
+      table.insert(args, 'MAX')
+      redis.call('ZINTERSTORE', unpack(args))
+      if address_prefix ~= '' then redis.call('DEL', sources[#sources]) end
+    end
+    redis.call('EXPIRE', result, tonumber(ARGV[7]))
+  end
+end
+
+local total = redis.call('ZCOUNT', key, ARGV[3], ARGV[4])
+local ids = redis.call('ZREVRANGEBYSCORE', key, ARGV[4], ARGV[3], 'LIMIT', ARGV[5], ARGV[6])
+table.insert(ids, 1, total)
+return ids
