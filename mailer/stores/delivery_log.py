@@ -22,7 +22,7 @@ import dramatiq
 import redis
 
 from mailer.addresses import addr_spec
-from mailer.message import recipients_of, template_of
+from mailer.message import context_of, envelope_of, recipients_of, template_of
 from mailer.provider_events import PROVIDER_STATUSES
 from mailer.stores.delivery_events import index_provider_id
 from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
@@ -72,7 +72,12 @@ class DeliveryLog(DeliverySearch):
         """Its creation time, the fields that describe it, and the indexes that find it."""
         to, template = recipients_of(message), template_of(message)
         fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
-        indexes = [self.index_key("to", addr_spec(a).lower()) for a in to]
+        fields.update(envelope=json.dumps(_kept(envelope_of(message))))
+        fields.update(context=json.dumps(context_of(message)))
+        addresses = [addr_spec(a).lower() for a in to]
+        indexes = [self.index_key("to", a) for a in addresses]
+        domains = dict.fromkeys(a.rpartition("@")[2] for a in addresses)
+        indexes.extend(self.index_key("domain", d) for d in domains)
         indexes.append(self.index_key("template", template))
         return message.message_timestamp / 1000, fields, indexes
 
@@ -239,6 +244,17 @@ class DeliveryLog(DeliverySearch):
         pipe.hincrby(histogram, f"le|{bucket}", 1)
         pipe.hincrbyfloat(histogram, "sum", latency_s)
         pipe.hincrby(histogram, "count", 1)
+
+
+def _kept(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The envelope as a re-render needs it: an attachment's name, type and size, not its
+    content, which a month of records would otherwise hold in Redis."""
+    attachments = [
+        {"filename": a.get("filename"), "mimetype": a.get("mimetype"), "size": len(a["content"])}
+        for a in envelope.get("attachments", [])
+        if isinstance(a, dict) and isinstance(a.get("content"), str)
+    ]
+    return {**envelope, "attachments": attachments} if attachments else envelope
 
 
 def _attempt_json(attempt: Attempt) -> dict[str, Any]:
