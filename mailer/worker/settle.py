@@ -84,11 +84,8 @@ class Settle:
         return self._write(job, write)
 
     def failed(self, job: Job, gate: Gate, error: MailerError) -> None:
+        # The one line about it is the retry middleware's, which knows when the next try is.
         final = is_final(job.message, job.actor_options, error)
-        outcome = "will not be retried" if final else "will be retried"
-        logger.warning(
-            "Failed %s message %s, %s: %s", job.template, job.message.message_id, outcome, error
-        )
 
         def write(batch: Batch) -> None:
             self._release(batch, job, gate)
