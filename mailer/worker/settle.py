@@ -73,7 +73,12 @@ class Settle:
             )
             self._release_slot(batch, gate)
             attempt = Attempt(
-                time.time(), "sent", gate.backend, provider_id, duration_s=_duration_s()
+                time.time(),
+                "sent",
+                gate.backend,
+                provider_id,
+                duration_s=_duration_s(),
+                template_sha=job.template_sha,
             )
             self._log(batch, job, "sent", attempt, described=gate.verdict == "go")
             self._keep_content(batch, job)
@@ -92,7 +97,12 @@ class Settle:
             text = str(error)
             outcome = "unknown" if isinstance(error, UnknownOutcome) else "failed"
             attempt = Attempt(
-                time.time(), outcome, gate.backend, error=text, duration_s=_duration_s()
+                time.time(),
+                outcome,
+                gate.backend,
+                error=text,
+                duration_s=_duration_s(),
+                template_sha=job.template_sha,
             )
             status = "dead" if final else "retrying"
             self._log(batch, job, status, attempt, described=gate.verdict == "go")
