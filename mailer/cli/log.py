@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from mailer.stores.delivery_log import Delivery
     from mailer.stores.delivery_search import DeliveryPage
 
-# Attempts that were not a try at sending: a throttle, or an event the provider reported.
-_NOT_TRIES = ("throttled", *PROVIDER_STATUSES)
+# Attempts that were not a try at sending: a throttle, a requeue, or an event the provider
+# reported.
+_NOT_TRIES = ("throttled", "requeued", *PROVIDER_STATUSES)
 _COLUMNS = ("queued at (UTC)", "status", "template", "to", "tries", "last error", "message id")
 
 

@@ -84,9 +84,20 @@ class DeliveryLog(DeliverySearch):
     # --- writing: one round trip per event ------------------------------------------------
 
     def queued(self, message: dramatiq.Message[Any]) -> None:
-        """A dead message was requeued: ``dead``/``failed`` become ``queued``, and a record
-        that a worker has made live since is left as it is."""
-        self._event(message.message_id, "queued", *self._describe(message), only_if=_UNLESS_LIVE)
+        """A dead message was requeued (by ``mailer dlq requeue`` or the dashboard): a
+        ``requeued`` step joins its attempts, ``dead``/``failed`` become ``queued``, and a
+        record that a worker has made live since keeps its status."""
+        requeued = Attempt(time.time(), "requeued")  # in the history, as a step of its own
+        created, fields, indexes = self._describe(message)
+        self._event(
+            message.message_id,
+            "queued",
+            created,
+            fields,
+            indexes,
+            attempt=requeued,
+            only_if=_UNLESS_LIVE,
+        )
 
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""

@@ -29,7 +29,7 @@ _SEARCH = Script("delivery_search.lua")
 @dataclass(frozen=True)
 class Attempt:
     at: float
-    outcome: str  # "sent", "failed", "throttled"
+    outcome: str  # "sent", "failed", "throttled", "requeued"
     backend: str | None = None
     provider_id: str | None = None
     error: str | None = None
