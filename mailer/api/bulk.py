@@ -111,17 +111,16 @@ def send_bulk(
                 progress(done)
     finally:
         enqueue.close()
-    logger.info(
-        "Bulk %s of %s: %d queued, %d duplicates skipped, %d rejected.",
-        plan.bulk_id,
-        template,
-        queued,
-        rejections.duplicates,
-        rejections.count,
-    )
-    return BulkResult(
+    result = BulkResult(
         plan.bulk_id, queued, rejections.count, rejections.samples, rejections.duplicates
     )
+    logger.info("Bulk %s of %s: %s.", plan.bulk_id, template, _counts(result))
+    return result
+
+
+def _counts(result: BulkResult) -> str:
+    queued, duplicates, rejected = result.queued, result.duplicates, result.rejected
+    return f"{queued} queued, {duplicates} duplicates skipped, {rejected} rejected"
 
 
 @dataclass(frozen=True)
