@@ -111,6 +111,9 @@ def test_an_email_the_server_refused_is_found_fixed_and_sent_once(smtp_sink, wor
     assert received(smtp_sink) == {message_id: 1}
     history = json.loads(ok("log", message_id, "--json"))[0]["attempts"]
     assert [a["outcome"] for a in history] == ["failed", "requeued", "sent"]
+    found = ok("log", "--to", "ANN", "--status", "sent")  # an address prefix, any case
+    assert message_id in found and other not in found and "1-1 of 1" in found
+    assert other in ok("log", "--to", "@example.com", "--status", "dead")
     assert [m["message_id"] for m in dead_letters(redis_url)] == [other]
     refused(1, "dlq", "show", message_id)  # no longer dead
 
