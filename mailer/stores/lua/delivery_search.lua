@@ -15,19 +15,36 @@ local sources = cjson.decode(ARGV[1])
 local address_prefix = ARGV[2]
 local key = sources[1]
 
+-- Each chunk of addresses is merged into a part of its own, then the parts into one: every
+-- entry is copied twice at most, where merging each chunk into a growing whole would copy
+-- the whole again for every chunk.
+local function union(into, keys)
+  local args = {into, #keys}
+  for _, key in ipairs(keys) do table.insert(args, key) end
+  table.insert(args, 'AGGREGATE')
+  table.insert(args, 'MAX')  -- every index is scored by created_at: MAX keeps it
+  redis.call('ZUNIONSTORE', unpack(args))
+end
+
 local function merge_addresses(into)
   local low = '[' .. address_prefix
   local addresses = redis.call('ZRANGEBYLEX', prefix .. ':addresses', low, low .. '\255')
-  redis.call('DEL', into)
-  local chunk = 2000  -- below Lua's limit on unpacked arguments
+  local chunk, parts = 4000, {}  -- below Lua's limit on unpacked arguments
   for i = 1, #addresses, chunk do
-    local keys = {into}
+    local keys = {}
     for j = i, math.min(i + chunk - 1, #addresses) do
       table.insert(keys, prefix .. ':to:' .. addresses[j])
     end
-    table.insert(keys, 'AGGREGATE')
-    table.insert(keys, 'MAX')
-    redis.call('ZUNIONSTORE', into, #keys - 2, unpack(keys))
+    local part = into .. ':' .. #parts
+    union(part, keys)
+    table.insert(parts, part)
+  end
+  redis.call('DEL', into)
+  if #parts == 1 then
+    if redis.call('EXISTS', parts[1]) == 1 then redis.call('RENAME', parts[1], into) end
+  elseif #parts > 1 then
+    union(into, parts)
+    redis.call('DEL', unpack(parts))
   end
 end
 
@@ -43,10 +60,9 @@ if address_prefix ~= '' or #sources > 1 then
     if #sources == 1 then
       if redis.call('EXISTS', sources[1]) == 1 then redis.call('RENAME', sources[1], result) end
     else
-      -- every index is scored by created_at: MAX keeps it
       local args = {result, #sources, unpack(sources)}
       table.insert(args, 'AGGREGATE')
-      table.insert(args, 'MAX')
+      table.insert(args, 'MAX')  -- every index is scored by created_at: MAX keeps it
       redis.call('ZINTERSTORE', unpack(args))
       if address_prefix ~= '' then redis.call('DEL', sources[#sources]) end
     end
