@@ -147,9 +147,11 @@ class DeliverySearch:
         """One page of matches, newest first, and how many match in all.
 
         A search on one index (every record, a status, a type or a domain, each with or
-        without a status) reads that sorted set. An address prefix or two facets build the
-        result once, into a key kept ``RESULT_TTL_S`` seconds for the pages after it;
-        ``fresh`` (the default for the first page) builds it again.
+        without a status) reads that sorted set. An address prefix, with or without a status,
+        walks the addresses it matches: they come by address, newest first for each. A prefix
+        with a type or domain, or a type and a domain, build the result once, into a key kept
+        ``RESULT_TTL_S`` seconds for the pages after it; ``fresh`` (the default for the first
+        page) builds it again.
         """
         fresh = offset == 0 if fresh is None else fresh
         since = "-inf" if criteria.since is None else criteria.since
@@ -157,8 +159,10 @@ class DeliverySearch:
         sources = self._sources(criteria)
         address = criteria.address_prefix or ""
         result = self.index_key("search", _digest(sources, address))
+        walk = bool(address) and criteria.template is None and criteria.domain is None
         args = [json.dumps(sources), address, since, until, offset, limit, RESULT_TTL_S]
-        reply = _SEARCH(self.client, [self.index_prefix, result], [*args, int(fresh)])
+        args += [int(fresh), int(walk), criteria.status or ""]
+        reply = _SEARCH(self.client, [self.index_prefix, result], args)
         ids = [bytes(i).decode() for i in reply[1:]]
         found = [d for d in self.get_many(ids) if d is not None]
         return DeliveryPage(int(reply[0]), offset, limit, found)

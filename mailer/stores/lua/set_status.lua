@@ -3,9 +3,9 @@
 -- they are touched. `only_if` says when to write: 'always', 'unseen' (only a new record) or
 -- 'unless-live' (a new one, or one dead or failed). Returns the old status, or false.
 --
--- The type and domain indexes (`<prefix>:template:T`, `<prefix>:domain:D`) are facets: each
--- has a twin per status (`...:status:S`) that the record moves between, so a search by type
--- or domain and status is one sorted set. The record remembers its facets (field `facets`),
+-- The type, domain and recipient indexes (`<prefix>:template:T`, `<prefix>:domain:D`,
+-- `<prefix>:to:ADDRESS`) are facets: each has a twin per status (`...:status:S`) that the
+-- record moves between, so a search by any of them and a status is one sorted set. The record remembers its facets (field `facets`),
 -- as a write that only changes the status names no index. A recipient index
 -- (`<prefix>:to:ADDRESS`) also enters ADDRESS in the lexicographic set `<prefix>:addresses`,
 -- which answers address prefixes; `<prefix>:addresses:seen` scores it by when it was last
@@ -18,7 +18,7 @@ local function log_facets(record, prefix, indexes, status, old, id)
   local learnt = false
   for _, index in ipairs(indexes) do
     local kind = string.match(string.sub(index, #prefix + 2), '^(%a+):')
-    if (kind == 'template' or kind == 'domain') and not seen[index] then
+    if (kind == 'template' or kind == 'domain' or kind == 'to') and not seen[index] then
       table.insert(facets, index)
       seen[index], learnt = true, true
     end

@@ -83,3 +83,19 @@ def test_pages_carry_the_exact_total_newest_first(log: DeliveryLog) -> None:
     windowed = log.search_page(Criteria(since=start + 20, until=start + 22))
     assert [d.message_id for d in windowed.deliveries] == ids[22:19:-1]
     assert windowed.total == 3
+
+
+def test_a_prefix_pages_through_every_match_once_by_address(log: DeliveryLog) -> None:
+    ids = {_queue(log, "welcome", f"ann{i % 4}@example.com") for i in range(10)}
+    seen: list[str] = []
+    for offset in range(0, 12, 3):
+        page = log.search_page(Criteria(address_prefix="ann"), offset=offset, limit=3)
+        assert page.total == 10
+        seen += [d.message_id for d in page.deliveries]
+    assert len(seen) == 10 and set(seen) == ids
+    addresses = [log.get(i).to[0] for i in seen]  # type: ignore[union-attr]
+    assert addresses == sorted(addresses)  # by address, then newest first for each
+    one = seen[4]
+    _settle(log, one, "welcome", "dead")
+    assert _ids(log, address_prefix="ann", status="dead") == [one]
+    assert log.search_page(Criteria(address_prefix="ann", status="queued")).total == 9
