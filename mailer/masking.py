@@ -25,7 +25,9 @@ DEFAULT_SENSITIVE: tuple[str, ...] = ("reset_url", "verify_url")
 MASK = "[masked]"
 
 
-def mask_sensitive(context: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+def mask_sensitive(
+    context: Mapping[str, Any], keys: Iterable[str] = DEFAULT_SENSITIVE
+) -> dict[str, Any]:
     """A copy of ``context`` whose values under any of ``keys`` read ``MASK``, at any depth
     (a key inside a nested mapping or a list of mappings is masked too). ``context`` itself
     is left as it is."""
