@@ -16,7 +16,7 @@ throttling is neither: the message is put back for later with its retries intact
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from mailer import settings
 from mailer.backends import backend_class
 from mailer.envelope import Email
 from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
+from mailer.masking import DEFAULT_SENSITIVE
 from mailer.message import actor_name
 from mailer.middleware.news_links import RequireUnsubscribeLinks
 from mailer.priorities import LEVELS, Priority
@@ -46,6 +47,8 @@ class EmailType:
     priority: Priority
     actor: dramatiq.Actor[..., None]
     transactional: bool
+    #: Context keys whose values an operator never sees (``mailer.masking``).
+    sensitive: tuple[str, ...] = DEFAULT_SENSITIVE
 
 
 EMAIL_TYPES: dict[str, EmailType] = {}
@@ -59,8 +62,11 @@ def email_type(
     min_backoff_ms: int = 15_000,
     max_backoff_ms: int = 3_600_000,
     transactional: bool = False,
+    sensitive: Iterable[str] = DEFAULT_SENSITIVE,
 ) -> EmailType:
-    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template."""
+    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template;
+    ``sensitive``: the context keys masked wherever an operator looks (log, dead letters,
+    dashboard)."""
     level = LEVELS[priority]
 
     def send(envelope: Mapping[str, Any], context: Mapping[str, Any]) -> None:
@@ -82,8 +88,21 @@ def email_type(
         throws=_NEVER_RETRIED,
         sends_email=True,
     )
-    declared = EMAIL_TYPES[name] = EmailType(name, level, actor, transactional)
+    keys = _sensitive(sensitive)
+    declared = EMAIL_TYPES[name] = EmailType(name, level, actor, transactional, keys)
     return declared
+
+
+def _sensitive(keys: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(keys, str) or not all(isinstance(k, str) and k for k in keys):
+        raise ValidationError("sensitive", "must be a list of context key names")
+    return tuple(keys)
+
+
+def sensitive_keys(name: str) -> tuple[str, ...]:
+    """The context keys to mask for type ``name``; the defaults for a type not declared here."""
+    declared = EMAIL_TYPES.get(name)
+    return DEFAULT_SENSITIVE if declared is None else declared.sensitive
 
 
 def lookup(name: str) -> EmailType:

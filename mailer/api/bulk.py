@@ -18,7 +18,8 @@ Redis three times what queueing the messages does; until then the queue's depth 
 With a ``key``, message ids derive from the key and the recipient's address, so running the
 same bulk again after a crash half way mails nobody twice: the worker skips a message id that
 already has a send receipt (``SendOnce``), for as long as receipts are kept,
-``MAILER_IDEMPOTENCY_TTL`` (a day by default). A recipient listed twice is mailed once, too.
+``MAILER_IDEMPOTENCY_TTL`` (a day by default). A recipient listed twice is mailed once, too:
+the later rows are skipped before queueing and counted apart (``BulkResult.duplicates``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ class BulkResult:
     queued: int
     rejected: int
     rejected_samples: list[Rejection] = field(default_factory=list)
+    #: Rows whose address (any case, display name aside) came earlier in the list: skipped,
+    #: so each person is mailed once and ``queued`` counts people.
+    duplicates: int = 0
 
 
 @maps_broker_errors
@@ -107,10 +111,16 @@ def send_bulk(
                 progress(done)
     finally:
         enqueue.close()
-    logger.info(
-        "Bulk %s of %s: %d queued, %d rejected.", plan.bulk_id, template, queued, rejections.count
+    result = BulkResult(
+        plan.bulk_id, queued, rejections.count, rejections.samples, rejections.duplicates
     )
-    return BulkResult(plan.bulk_id, queued, rejections.count, rejections.samples)
+    logger.info("Bulk %s of %s: %s.", plan.bulk_id, template, _counts(result))
+    return result
+
+
+def _counts(result: BulkResult) -> str:
+    queued, duplicates, rejected = result.queued, result.duplicates, result.rejected
+    return f"{queued} queued, {duplicates} duplicates skipped, {rejected} rejected"
 
 
 @dataclass(frozen=True)
@@ -132,24 +142,28 @@ class _Plan:
     key: str | None
     bulk_id: str
     run: str = field(default_factory=lambda: uuid.uuid4().hex)  # redis ids unique per call
+    # Hashes of the addresses queued so far: 100,000 of them hold about 5 MB.
+    seen: set[int] = field(default_factory=set)
 
-    def encode(self, person: object, position: int, now_ms: int) -> Encoded:
-        """The recipient's message; a ``ValidationError`` if they cannot have one."""
+    def encode(self, person: object, position: int, now_ms: int) -> Encoded | None:
+        """The recipient's message, None for an address already queued; a
+        ``ValidationError`` if they cannot have one."""
         address, own = recipient(person)
         to = parse_address(address, "to")
+        bare = addr_spec(to).lower()
+        if hash(bare) in self.seen:
+            return None
         context = self.context
         if own:
             context = {**self.context, **check_context(own)}
         if self.needs and not self.needs <= context.keys():
             self.templates.check(self.template, context)  # raises, naming what is missing
-        if self.key is None:
-            message_id = str(uuid.uuid4())
-        else:
-            message_id = uuid5(_IDS, f"{self.key}\n{addr_spec(to).lower()}")
+        keyed = self.key is not None
+        message_id = uuid5(_IDS, f"{self.key}\n{bare}") if keyed else str(uuid.uuid4())
         redis_id = f"{self.run}-{position}"
         data = self.parts.message(to, context if own else None, message_id, redis_id, now_ms)
-        queue_name = self.parts.queue_name
-        return Encoded(queue_name, redis_id, data)
+        self.seen.add(hash(bare))
+        return Encoded(self.parts.queue_name, redis_id, data)
 
 
 def _plan(
@@ -201,9 +215,14 @@ def _batches(
     now_ms = int(time.time() * 1000)
     for read, person in enumerate(recipients, 1):
         try:
-            batch.append(plan.encode(person, read, now_ms))
+            encoded = plan.encode(person, read, now_ms)
         except ValidationError as err:
             rejections.add(read - 1, person, err)
+        else:
+            if encoded is None:
+                rejections.duplicates += 1
+            else:
+                batch.append(encoded)
         if read % BATCH_SIZE == 0:
             yield batch, read
             batch = []

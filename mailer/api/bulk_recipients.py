@@ -56,6 +56,7 @@ class Rejections:
     def __init__(self) -> None:
         self.count = 0
         self.samples: list[Rejection] = []
+        self.duplicates = 0  # rows skipped for an address listed earlier: not rejections
 
     def add(self, position: int, person: object, err: ValidationError) -> None:
         self.count += 1

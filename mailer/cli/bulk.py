@@ -3,7 +3,8 @@
 The file needs an ``email`` column (any case); every other column is that recipient's own
 context, over ``--context``, and an empty cell leaves the shared value. The file is read as it
 is queued, never whole. Rows that cannot be sent (a bad address, a missing variable) are
-skipped and the first of them listed on stderr. With ``--key``, running the command again after
+skipped and the first of them listed on stderr; a row whose address came earlier is skipped
+and counted apart, so ``queued`` counts people. With ``--key``, running the command again after
 a failure half way mails nobody twice.
 
 Exit status: 0 queued (rows may have been skipped: see the counts); 1 Redis could not be
@@ -50,9 +51,10 @@ def _bulk(args: argparse.Namespace) -> int:
         progress.finish()
     for rejection in result.rejected_samples:
         print(f"mailer: skipped row {rejection.position + 1}: {rejection.reason}", file=sys.stderr)
-    print(f"bulk id   {result.bulk_id}")
-    print(f"queued    {result.queued}")
-    print(f"rejected  {result.rejected}")
+    print(f"bulk id     {result.bulk_id}")
+    print(f"queued      {result.queued}")
+    print(f"duplicates  {result.duplicates} skipped")
+    print(f"rejected    {result.rejected}")
     return 0
 
 

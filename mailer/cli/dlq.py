@@ -12,12 +12,12 @@ Redis could not be reached; 2 the arguments were wrong.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from mailer.cli import dlq_show
 from mailer.cli.arguments import add_documented, positive_int
 from mailer.cli.output import REDIS_FAILURES, print_table, redis_failed
 from mailer.errors import ValidationError
@@ -32,14 +32,14 @@ _FILTERS = ("queue", "template", "error", "to")
 
 
 def _list(args: argparse.Namespace) -> int:
-    dead = _dead_letters()
+    dead = dead_letters()
     try:
         letters = dead.list(**_criteria(args), limit=args.limit)
         total = dead.count()
     except REDIS_FAILURES as err:
         return redis_failed("could not read the dead letters", err)
     if args.json:
-        print(json.dumps({"total": total, "dead_letters": [_summary(x) for x in letters]}))
+        print(json.dumps({"total": total, "dead_letters": [summary(x) for x in letters]}))
     else:
         if letters:
             print_table([_COLUMNS, *(_row(letter) for letter in letters)])
@@ -47,27 +47,10 @@ def _list(args: argparse.Namespace) -> int:
     return 0 if letters else 1
 
 
-def _show(args: argparse.Namespace) -> int:
-    try:
-        letter = _dead_letters().get(args.message_id)
-    except REDIS_FAILURES as err:
-        return redis_failed("could not read the dead letters", err)
-    if letter is None:
-        print(f"mailer: no dead letter with the message id {args.message_id}", file=sys.stderr)
-        return 1
-    details = _details(letter)
-    if args.json:
-        print(json.dumps(details))
-    else:
-        for name, value in details.items():
-            print(f"{name + ':':12} {_text(value)}")
-    return 0
-
-
 def _act(args: argparse.Namespace) -> int:
     """``requeue`` or ``purge`` (``args.verb``), each a method of ``DeadLetters``."""
     _check_selection(args)
-    dead, verb = _dead_letters(), args.verb
+    dead, verb = dead_letters(), args.verb
     try:
         letters, missing = _select(dead, args)
         if not letters:
@@ -125,7 +108,7 @@ def _refusal(letters: list[DeadLetter], verb: str) -> int | None:
     return 1
 
 
-def _dead_letters() -> DeadLetters:
+def dead_letters() -> DeadLetters:
     """On mailer's broker, every actor declared, so a requeue is logged as any enqueue is."""
     import mailer.actors  # noqa: F401  (declares the actors on the broker)
     from mailer import settings, stores
@@ -152,7 +135,7 @@ def _row(letter: DeadLetter) -> tuple[str, ...]:
     return at, letter.message_id, letter.template, to, str(letter.retries), error
 
 
-def _summary(letter: DeadLetter) -> dict[str, Any]:
+def summary(letter: DeadLetter) -> dict[str, Any]:
     return {
         "message_id": letter.message_id,
         "queue_name": letter.queue_name,
@@ -162,36 +145,6 @@ def _summary(letter: DeadLetter) -> dict[str, Any]:
         "retries": letter.retries,
         "error": letter.error,
     }
-
-
-def _details(letter: DeadLetter) -> dict[str, Any]:
-    """The summary and the envelope; of the context, only the variables' names, since values
-    such as a password-reset link are not for a terminal's scrollback."""
-    args = letter.message.args
-    envelope = args[0] if args and isinstance(args[0], dict) else {}
-    context = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
-    return {
-        **_summary(letter),
-        "envelope": {**envelope, "attachments": _attachments(envelope.get("attachments", []))},
-        "context": sorted(context),
-    }
-
-
-def _attachments(attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each attachment's name, type and size in bytes, without its content."""
-    return [
-        {key: item.get(key) for key in ("filename", "mimetype")}
-        | {"bytes": len(base64.b64decode(item.get("content", "")))}
-        for item in attachments
-    ]
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ", ".join(value)
-    return value if isinstance(value, str) else json.dumps(value, indent=2)
 
 
 def _queue(text: str) -> str:
@@ -229,7 +182,7 @@ def register(commands: Any) -> None:
     show = actions.add_parser("show", help="one dead letter: envelope, error, retries")
     show.add_argument("message_id", metavar="MESSAGE_ID")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(run=_show)
+    show.set_defaults(run=lambda args: dlq_show.show(args, dead_letters(), summary))
 
     requeue = actions.add_parser("requeue", help="send dead letters again, retries reset")
     _add_selection(requeue)

@@ -12,12 +12,21 @@ Two changes to what Dramatiq does after a message fails:
   the worker waits and runs the ack, this hook included, again until Redis answers. The
   original is acked only once its copy exists; both carry the same message id, so should the
   worker die between the two, the receipt keeps the email from going out twice.
+
+And one log line per failed attempt: the type, the id, attempt n of m, when the next try is
+due (or that there will be none) and the provider's answer. Dramatiq's own lines about it
+(``Retrying message ... in N milliseconds``, and its worker's ERROR "unhandled exception" with
+a 50-line traceback for every exception an actor raises) say less at more length: they are
+left out for a ``SendError``, an expected failure whose text is the provider's answer. Any
+other exception keeps its traceback, as does every one when the worker runs ``--verbose``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 import dramatiq
@@ -26,7 +35,13 @@ from dramatiq.broker import MessageProxy
 from dramatiq.errors import ConnectionError as BrokerConnectionError
 from dramatiq.middleware import MiddlewareError, Retries
 
+from mailer.errors import SendError
+from mailer.message import template_of
 from mailer.worker.deferral import Deferred
+
+#: Dramatiq's worker thread logs every exception an actor raises under this logger.
+WORKER_LOGGER = "dramatiq.worker.WorkerThread"
+_MAX_ANSWER_CHARS = 300
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +67,8 @@ class _Deferring:
 class Redeliveries(Retries):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)  # type: ignore[no-untyped-call]
+        self.logger.setLevel(logging.ERROR)  # the line below says what its INFO lines did
+        quiet_expected_failures()
         self._lock = threading.Lock()
         self._held: dict[str, list[tuple[dramatiq.Message[Any], int | None]]] = {}
 
@@ -80,6 +97,8 @@ class Redeliveries(Retries):
         )
         if deferring.held:
             self._hold(message, deferring.held)
+        if exception is not None:
+            _log_failure(broker, message, exception, deferring.held)
 
     def before_ack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         key = _key(message)
@@ -101,6 +120,58 @@ class Redeliveries(Retries):
     ) -> None:
         with self._lock:
             self._held[_key(message)] = copies
+
+
+def _log_failure(
+    broker: dramatiq.Broker,
+    message: MessageProxy,
+    exception: BaseException,
+    held: list[tuple[dramatiq.Message[Any], int | None]],
+) -> None:
+    """``Failed welcome message ID, attempt 2 of 9, next try at 07:01:02Z: <answer>``."""
+    actor = broker.get_actor(message.actor_name)
+    retries = int(message.options.get("retries", 0))
+    max_retries = message.options.get("max_retries", actor.options.get("max_retries", 20))
+    throws = message.options.get("throws") or actor.options.get("throws")
+    attempt = retries + 1 if throws and isinstance(exception, throws) else retries
+    if held:
+        at_s = time.time() + (held[0][1] or 0) / 1000
+        next_try = "next try at " + datetime.fromtimestamp(at_s, timezone.utc).strftime(_AT)
+    else:
+        next_try = "will not be retried"
+    answer = str(exception)[:_MAX_ANSWER_CHARS] or type(exception).__name__
+    logger.warning(
+        "Failed %s message %s, attempt %d of %d, %s: %s",
+        template_of(message),
+        message.message_id,
+        attempt,
+        int(max_retries) + 1,
+        next_try,
+        answer,
+    )
+
+
+_AT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class _ExpectedFailures(logging.Filter):
+    """Drops the worker's traceback of a ``SendError`` unless the worker runs ``--verbose``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, SendError):
+            return True
+        return logging.getLogger(WORKER_LOGGER).isEnabledFor(logging.DEBUG)
+
+
+_FILTER = _ExpectedFailures()
+
+
+def quiet_expected_failures() -> None:
+    """Install the filter on Dramatiq's worker logger, once per process."""
+    worker_logger = logging.getLogger(WORKER_LOGGER)
+    if _FILTER not in worker_logger.filters:
+        worker_logger.addFilter(_FILTER)
 
 
 def _key(message: MessageProxy) -> str:

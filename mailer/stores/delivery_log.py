@@ -22,9 +22,10 @@ import dramatiq
 import redis
 
 from mailer.addresses import addr_spec
-from mailer.message import recipients_of, template_of
+from mailer.message import context_of, envelope_of, recipients_of, template_of
 from mailer.provider_events import PROVIDER_STATUSES
 from mailer.stores.delivery_events import index_provider_id
+from mailer.stores.delivery_records import attempt_json, kept_envelope
 from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
@@ -49,7 +50,6 @@ STATUSES: tuple[str, ...] = (
 STATUSES += PROVIDER_STATUSES
 #: Upper bounds of the send-latency histogram, in seconds (Prometheus ``le`` labels).
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_MAX_ERROR_CHARS = 500
 # When a write may replace a record's status (the status script's last argument).
 _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
 _SET_STATUS = Script("set_status.lua", "set_status_main.lua")
@@ -72,16 +72,24 @@ class DeliveryLog(DeliverySearch):
         """Its creation time, the fields that describe it, and the indexes that find it."""
         to, template = recipients_of(message), template_of(message)
         fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
-        indexes = [self.index_key("to", addr_spec(a).lower()) for a in to]
+        fields.update(envelope=json.dumps(kept_envelope(envelope_of(message))))
+        fields.update(context=json.dumps(context_of(message)))
+        addresses = [addr_spec(a).lower() for a in to]
+        indexes = [self.index_key("to", a) for a in addresses]
+        domains = dict.fromkeys(a.rpartition("@")[2] for a in addresses)
+        indexes.extend(self.index_key("domain", d) for d in domains)
         indexes.append(self.index_key("template", template))
         return message.message_timestamp / 1000, fields, indexes
 
     # --- writing: one round trip per event ------------------------------------------------
 
     def queued(self, message: dramatiq.Message[Any]) -> None:
-        """A dead message was requeued: ``dead``/``failed`` become ``queued``, and a record
-        that a worker has made live since is left as it is."""
-        self._event(message.message_id, "queued", *self._describe(message), only_if=_UNLESS_LIVE)
+        """A dead message was requeued (by ``mailer dlq requeue`` or the dashboard): a
+        ``requeued`` step joins its attempts, ``dead``/``failed`` become ``queued``, and a
+        record that a worker has made live since keeps its status."""
+        step = Attempt(time.time(), "requeued")  # in the history, a step of its own
+        described = self._describe(message)
+        self._event(message.message_id, "queued", *described, attempt=step, only_if=_UNLESS_LIVE)
 
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
@@ -217,7 +225,7 @@ class DeliveryLog(DeliverySearch):
         batch.script(_SET_STATUS, keys, args)
         pipe = batch.pipe
         if attempt is not None:
-            pipe.rpush(record + ":attempts", json.dumps(_attempt_json(attempt)))
+            pipe.rpush(record + ":attempts", json.dumps(attempt_json(attempt)))
             pipe.expire(record + ":attempts", self.retention_s)
         for (event, backend, template), n in (counts or {}).items():
             self._count(pipe, now, event, backend or "", template, n)
@@ -239,10 +247,3 @@ class DeliveryLog(DeliverySearch):
         pipe.hincrby(histogram, f"le|{bucket}", 1)
         pipe.hincrbyfloat(histogram, "sum", latency_s)
         pipe.hincrby(histogram, "count", 1)
-
-
-def _attempt_json(attempt: Attempt) -> dict[str, Any]:
-    data = {k: v for k, v in attempt.__dict__.items() if v is not None}
-    if "error" in data:
-        data["error"] = str(data["error"])[:_MAX_ERROR_CHARS]
-    return data

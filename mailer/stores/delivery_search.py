@@ -7,25 +7,35 @@ ann@example.com?" is one lookup.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import redis
 
 from mailer.addresses import addr_spec
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
+from mailer.stores.scripts import Script
+
+#: How long a built result (an address prefix, or two facets) is kept for the pages after
+#: the first, in seconds.
+RESULT_TTL_S = 60
+_SEARCH = Script("delivery_search.lua")
 
 
 @dataclass(frozen=True)
 class Attempt:
     at: float
-    outcome: str  # "sent", "failed", "throttled"
+    outcome: str  # "sent", "failed", "throttled", "requeued"
     backend: str | None = None
     provider_id: str | None = None
     error: str | None = None
     duration_s: float | None = None
+    #: ``Templates.fingerprint`` of the type's sources when this attempt rendered it.
+    template_sha: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,58 @@ class Delivery:
     provider_id: str | None = None
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    #: As sent: the envelope (``Email.to_json()``, attachments by name and size only) and
+    #: the template context, sensitive values included; mask them for display.
+    envelope: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What a search asks: every criterion given must match.
+
+    ``address_prefix``: the start of a recipient's bare address, lowercase
+    (``user5`` finds ``user5@...`` and ``user50@...``); ``domain``: a recipient's domain;
+    ``since``/``until``: creation time bounds, epoch seconds, inclusive.
+    """
+
+    address_prefix: str | None = None
+    domain: str | None = None
+    template: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @classmethod
+    def matching(cls, to: str | None = None, **rest: Any) -> Criteria:
+        """``to`` as an operator types it: ``@example.com`` is a domain, anything else the
+        start of an address (``Ann <ann@example.com>`` its bare address, any case)."""
+        if to is None or not to.strip():
+            return cls(**rest)
+        text = addr_spec(to.strip()).lower()
+        if text.startswith("@"):
+            return cls(**{**rest, "domain": text[1:]})
+        return cls(address_prefix=text, **rest)
+
+
+@dataclass(frozen=True)
+class DeliveryPage(Sequence["Delivery"]):
+    """``deliveries`` from ``offset`` on, of ``total`` matches in all; iterates as them."""
+
+    total: int
+    offset: int
+    limit: int
+    deliveries: list[Delivery]
+
+    @overload
+    def __getitem__(self, index: int) -> Delivery: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Delivery]: ...
+    def __getitem__(self, index: int | slice) -> Delivery | Sequence[Delivery]:
+        return self.deliveries[index]
+
+    def __len__(self) -> int:
+        return len(self.deliveries)
 
 
 class DeliverySearch:
@@ -74,48 +136,65 @@ class DeliverySearch:
             return None
         return _delivery(message_id, raw, attempts)
 
-    def search(
-        self,
-        *,
-        to: str | None = None,
-        status: str | None = None,
-        template: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-    ) -> list[Delivery]:
-        """Newest first. The most selective index is read; the other criteria filter it."""
-        if to is not None:
-            index = self.index_key("to", addr_spec(to).lower())
-        elif template is not None:
-            index = self.index_key("template", template)
-        elif status is not None:
-            index = self.index_key("status", status)
-        else:
-            index = self.index_key("all")
-        found: list[Delivery] = []
-        for delivery in self._walk(index, since, until):
-            if (status is None or delivery.status == status) and (
-                template is None or delivery.template == template
-            ):
-                found.append(delivery)
-                if len(found) >= limit:
-                    break
-        return found
+    def search(self, *, limit: int = 50, **criteria: Any) -> list[Delivery]:
+        """The first ``limit`` matches, newest first; ``criteria`` as ``Criteria.matching``
+        takes them."""
+        return self.search_page(Criteria.matching(**criteria), limit=limit).deliveries
 
-    def _walk(self, index: str, since: float | None, until: float | None) -> Iterator[Delivery]:
-        high: float | str = "+inf" if until is None else until
-        low: float | str = "-inf" if since is None else since
-        offset, page = 0, 200
-        while True:
-            ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=page)
-            for message_id in ids:
-                delivery = self.get(bytes(message_id).decode())
-                if delivery is not None:  # expired, or trimmed past the retention
-                    yield delivery
-            if len(ids) < page:
-                return
-            offset += page
+    def search_page(
+        self, criteria: Criteria, *, offset: int = 0, limit: int = 50, fresh: bool | None = None
+    ) -> DeliveryPage:
+        """One page of matches, newest first, and how many match in all.
+
+        A search on one index (every record, a status, a type or a domain, each with or
+        without a status) reads that sorted set. An address prefix, with or without a status,
+        walks the addresses it matches: they come by address, newest first for each. A prefix
+        with a type or domain, or a type and a domain, build the result once, into a key kept
+        ``RESULT_TTL_S`` seconds for the pages after it; ``fresh`` (the default for the first
+        page) builds it again.
+        """
+        fresh = offset == 0 if fresh is None else fresh
+        since = "-inf" if criteria.since is None else criteria.since
+        until = "+inf" if criteria.until is None else criteria.until
+        sources = self._sources(criteria)
+        address = criteria.address_prefix or ""
+        result = self.index_key("search", _digest(sources, address))
+        walk = bool(address) and criteria.template is None and criteria.domain is None
+        args = [json.dumps(sources), address, since, until, offset, limit, RESULT_TTL_S]
+        args += [int(fresh), int(walk), criteria.status or ""]
+        reply = _SEARCH(self.client, [self.index_prefix, result], args)
+        ids = [bytes(i).decode() for i in reply[1:]]
+        found = [d for d in self.get_many(ids) if d is not None]
+        return DeliveryPage(int(reply[0]), offset, limit, found)
+
+    def _sources(self, criteria: Criteria) -> list[str]:
+        """The sorted sets whose intersection is the answer (an address prefix aside)."""
+        twin = () if criteria.status is None else ("status", criteria.status)
+        facets = []
+        if criteria.template is not None:
+            facets.append(self.index_key("template", criteria.template, *twin))
+            twin = ()
+        if criteria.domain is not None:
+            facets.append(self.index_key("domain", criteria.domain.lower(), *twin))
+            twin = ()
+        if twin:
+            facets.append(self.index_key(*twin))
+        if not facets and criteria.address_prefix is None:
+            facets.append(self.index_key("all"))
+        return facets
+
+    def get_many(self, message_ids: Sequence[str]) -> list[Delivery | None]:
+        """Records in one round trip; None for one that expired since it was found."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.hgetall(self.record_key(message_id))
+                pipe.lrange(self.record_key(message_id) + ":attempts", 0, -1)
+            replies = pipe.execute()
+        pairs = zip(replies[::2], replies[1::2], strict=True)
+        return [
+            _delivery(message_id, raw, attempts) if raw else None
+            for message_id, (raw, attempts) in zip(message_ids, pairs, strict=True)
+        ]
 
     def hourly_totals(self, hours: int = 24) -> list[tuple[int, dict[str, int]]]:
         """``[(hour start as epoch s, {"sent|welcome": n, ...}), ...]``, oldest first."""
@@ -129,6 +208,10 @@ class DeliverySearch:
             (hour * 3600, {bytes(k).decode(): int(v) for k, v in row.items()})
             for hour, row in zip(hours_wanted, rows, strict=True)
         ]
+
+
+def _digest(sources: list[str], address: str) -> str:
+    return hashlib.sha1(json.dumps([sources, address]).encode()).hexdigest()[:20]
 
 
 def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -> Delivery:
@@ -146,4 +229,6 @@ def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -
         provider_id=text.get("provider_id") or None,
         error=text.get("error") or None,
         attempts=[Attempt(**json.loads(a)) for a in attempts],
+        envelope=json.loads(text.get("envelope", "{}")),
+        context=json.loads(text.get("context", "{}")),
     )

@@ -25,31 +25,14 @@ from typing import Any
 import redis
 
 from mailer.envelope import Email
+from mailer.masking import DEFAULT_SENSITIVE, MASK, mask_sensitive
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch
 
-#: Context keys whose values are credentials, masked wherever an operator can look.
-DEFAULT_SENSITIVE = frozenset({"reset_url", "verify_url"})
-MASK = "••••••"
+__all__ = ["DEFAULT_SENSITIVE", "MASK", "SentContent", "SentContents", "mask_sensitive"]
+
 # zlib's fastest level: a record is under a kilobyte, and this halves what it keeps in Redis.
 _LEVEL = 1
-
-
-def mask_sensitive(
-    context: Mapping[str, Any], keys: Iterable[str] = DEFAULT_SENSITIVE
-) -> dict[str, Any]:
-    """``context`` with the value of every key in ``keys`` replaced by ``MASK``, at any depth."""
-    hidden = frozenset(keys)
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: MASK if k in hidden else mask(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [mask(item) for item in value]
-        return value
-
-    masked: dict[str, Any] = mask(context)
-    return masked
 
 
 @dataclass(frozen=True)

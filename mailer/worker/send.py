@@ -72,6 +72,8 @@ class Job:
     context: Mapping[str, Any]
     transactional: bool
     actor_options: Mapping[str, Any]
+    #: ``Templates.fingerprint`` of what the render used, for the log's attempt.
+    template_sha: str | None = None
 
 
 class Sender:
@@ -163,6 +165,7 @@ class Sender:
 
     def _render(self, job: Job) -> None:
         rendered = self.templates.render(job.template, job.context)
+        job.template_sha = self.templates.fingerprint(job.template)
         job.email.subject, job.email.html, job.email.text = (
             rendered.subject,
             rendered.html,

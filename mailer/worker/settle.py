@@ -73,7 +73,12 @@ class Settle:
             )
             self._release_slot(batch, gate)
             attempt = Attempt(
-                time.time(), "sent", gate.backend, provider_id, duration_s=_duration_s()
+                time.time(),
+                "sent",
+                gate.backend,
+                provider_id,
+                duration_s=_duration_s(),
+                template_sha=job.template_sha,
             )
             self._log(batch, job, "sent", attempt, described=gate.verdict == "go")
             self._keep_content(batch, job)
@@ -84,18 +89,20 @@ class Settle:
         return self._write(job, write)
 
     def failed(self, job: Job, gate: Gate, error: MailerError) -> None:
+        # The one line about it is the retry middleware's, which knows when the next try is.
         final = is_final(job.message, job.actor_options, error)
-        outcome = "will not be retried" if final else "will be retried"
-        logger.warning(
-            "Failed %s message %s, %s: %s", job.template, job.message.message_id, outcome, error
-        )
 
         def write(batch: Batch) -> None:
             self._release(batch, job, gate)
             text = str(error)
             outcome = "unknown" if isinstance(error, UnknownOutcome) else "failed"
             attempt = Attempt(
-                time.time(), outcome, gate.backend, error=text, duration_s=_duration_s()
+                time.time(),
+                outcome,
+                gate.backend,
+                error=text,
+                duration_s=_duration_s(),
+                template_sha=job.template_sha,
             )
             status = "dead" if final else "retrying"
             self._log(batch, job, status, attempt, described=gate.verdict == "go")

@@ -2,6 +2,53 @@
 -- keeps its created_at (the index score); indexes older than the retention are trimmed as
 -- they are touched. `only_if` says when to write: 'always', 'unseen' (only a new record) or
 -- 'unless-live' (a new one, or one dead or failed). Returns the old status, or false.
+--
+-- The type, domain and recipient indexes (`<prefix>:template:T`, `<prefix>:domain:D`,
+-- `<prefix>:to:ADDRESS`) are facets: each has a twin per status (`...:status:S`) that the
+-- record moves between, so a search by any of them and a status is one sorted set. The record remembers its facets (field `facets`),
+-- as a write that only changes the status names no index. A recipient index
+-- (`<prefix>:to:ADDRESS`) also enters ADDRESS in the lexicographic set `<prefix>:addresses`,
+-- which answers address prefixes; `<prefix>:addresses:seen` scores it by when it was last
+-- written, so addresses older than the retention leave both, a few per write.
+local function log_facets(record, prefix, indexes, status, old, id)
+  local known = redis.call('HGET', record, 'facets')
+  local facets = known and cjson.decode(known) or {}
+  local seen = {}
+  for _, facet in ipairs(facets) do seen[facet] = true end
+  local learnt = false
+  for _, index in ipairs(indexes) do
+    local kind = string.match(string.sub(index, #prefix + 2), '^(%a+):')
+    if (kind == 'template' or kind == 'domain' or kind == 'to') and not seen[index] then
+      table.insert(facets, index)
+      seen[index], learnt = true, true
+    end
+  end
+  if learnt then redis.call('HSET', record, 'facets', cjson.encode(facets)) end
+  local twins = {}
+  for _, facet in ipairs(facets) do
+    if old and old ~= status then redis.call('ZREM', facet .. ':status:' .. old, id) end
+    table.insert(twins, facet .. ':status:' .. status)
+  end
+  return twins
+end
+
+local function log_addresses(prefix, indexes, now, retention)
+  local lex, seen = prefix .. ':addresses', prefix .. ':addresses:seen'
+  local to = prefix .. ':to:'
+  for _, index in ipairs(indexes) do
+    if string.sub(index, 1, #to) == to then
+      local address = string.sub(index, #to + 1)
+      redis.call('ZADD', lex, 0, address)
+      redis.call('ZADD', seen, now, address)
+    end
+  end
+  local old = redis.call('ZRANGEBYSCORE', seen, '-inf', now - retention, 'LIMIT', 0, 8)
+  if #old > 0 then
+    redis.call('ZREM', lex, unpack(old))
+    redis.call('ZREM', seen, unpack(old))
+  end
+end
+
 local function set_status(record, prefix, id, status, now, created_at, retention,
                           fields_json, indexes_json, throttled, only_if)
   local created = tonumber(redis.call('HGET', record, 'created_at') or created_at)
@@ -11,6 +58,10 @@ local function set_status(record, prefix, id, status, now, created_at, retention
     return old
   end
   local indexes = cjson.decode(indexes_json)
+  if #indexes > 0 then log_addresses(prefix, indexes, now, retention) end
+  for _, twin in ipairs(log_facets(record, prefix, indexes, status, old, id)) do
+    table.insert(indexes, twin)
+  end
   table.insert(indexes, prefix .. ':all')
   table.insert(indexes, prefix .. ':status:' .. status)
   if old and old ~= status then

@@ -121,6 +121,7 @@ def test_the_command_queues_every_row_of_a_csv_file(tmp_path, redis_url):
             ["Ann", "ann@example.com", "For Ann"],
             ["Bob", "not-an-address", ""],
             ["Cy", "Cy <cy@example.com>", ""],
+            ["Ann again", "ANN@example.com", ""],
         ],
     )
     context = json.dumps(POST)
@@ -129,7 +130,7 @@ def test_the_command_queues_every_row_of_a_csv_file(tmp_path, redis_url):
     )
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(maxsplit=1) for line in result.stdout.splitlines()[1:])
-    assert lines == {"queued": "2", "rejected": "1"}
+    assert lines == {"queued": "2", "duplicates": "1 skipped", "rejected": "1"}
     assert result.stdout.startswith("bulk id ")
     assert "skipped row 2: to: 'not-an-address' is not a valid address" in result.stderr
 

@@ -99,7 +99,9 @@ def test_a_permanent_failure_is_dead_lettered_after_one_attempt(smtp_sink, start
     assert letter["options"].get("retries", 0) == 0
     # The reason reaches the log; the message's contents (recipient, context) do not.
     log = worker.log()
-    assert f"Failed welcome message {message_id}, will not be retried: smtp 550" in log
+    assert (
+        f"Failed welcome message {message_id}, attempt 1 of 9, will not be retried: smtp 550" in log
+    )
     assert "Mailbox unavailable" in log
     assert f"send_welcome[{message_id}]" in log
     assert "ann@example.com" not in log and "Acme" not in log

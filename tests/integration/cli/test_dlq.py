@@ -96,8 +96,12 @@ def test_an_email_the_server_refused_is_found_fixed_and_sent_once(smtp_sink, wor
     assert "Mailbox unavailable" in letter["error"] and letter["retries"] == 0
     shown = json.loads(ok("dlq", "show", message_id, "--json"))
     assert shown["envelope"]["to"] == ["ann@example.com"]
-    assert shown["context"] == ["app_name", "name"]
-    assert "Mailbox unavailable" in ok("dlq", "show", message_id)
+    assert "@" in shown["envelope"]["from_email"]  # resolved from MAILER_FROM, not ""
+    assert "subject" not in shown["envelope"]  # the worker fills it: shown rendered instead
+    assert shown["context"] == WELCOME
+    assert shown["subject"] == "Welcome to Acme, Ann" and "Welcome, Ann!" in shown["html"]
+    printed = ok("dlq", "show", message_id)
+    assert "Mailbox unavailable" in printed and "Welcome, Ann!" in printed
     assert status(message_id) == "dead"
 
     smtp_sink.reject_all = None
@@ -105,6 +109,11 @@ def test_an_email_the_server_refused_is_found_fixed_and_sent_once(smtp_sink, wor
     smtp_sink.wait_for(1)
     assert wait_until(lambda: status(message_id) == "sent")
     assert received(smtp_sink) == {message_id: 1}
+    history = json.loads(ok("log", message_id, "--json"))[0]["attempts"]
+    assert [a["outcome"] for a in history] == ["failed", "requeued", "sent"]
+    found = ok("log", "--to", "ANN", "--status", "sent")  # an address prefix, any case
+    assert message_id in found and other not in found and "1-1 of 1" in found
+    assert other in ok("log", "--to", "@example.com", "--status", "dead")
     assert [m["message_id"] for m in dead_letters(redis_url)] == [other]
     refused(1, "dlq", "show", message_id)  # no longer dead
 
@@ -123,6 +132,8 @@ def test_a_requeued_email_gets_its_retries_back(smtp_sink, worker, redis_url):
     smtp_sink.wait_for(1)
     assert wait_until(lambda: status(message_id) == "sent")
     assert received(smtp_sink) == {message_id: 1}
+    history = json.loads(ok("log", message_id, "--json"))[0]["attempts"]
+    assert [a["outcome"] for a in history] == ["failed"] * 9 + ["requeued", "failed", "sent"]
     assert dead_letters(redis_url) == []
 
 
@@ -156,3 +167,15 @@ def test_wrong_arguments_exit_2_and_an_unreachable_redis_exits_1(redis_url):
         stderr = refused(1, "dlq", *args, env=nowhere)
         assert stderr.startswith("mailer: could not") and stderr.count("\n") == 1, stderr
     assert redis.Redis.from_url(redis_url).ping()
+
+
+def test_show_masks_a_sensitive_value_in_the_context_and_the_render(smtp_sink, worker, redis_url):
+    smtp_sink.reject_all = REJECTED
+    secret = "https://app.test/reset?token=s3cret-t0ken"
+    context = {"name": "Ann", "app_name": "Acme", "reset_url": secret}
+    message_id = send_email("password_reset", "ann@example.com", context)
+    dead(redis_url)
+    for printed in (ok("dlq", "show", message_id), ok("dlq", "show", message_id, "--json")):
+        assert "s3cret" not in printed and "[masked]" in printed
+    assert "s3cret" not in ok("log", message_id) + ok("log", message_id, "--json")
+    assert "[masked]" in ok("log", message_id)

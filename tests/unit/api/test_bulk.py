@@ -232,3 +232,13 @@ def test_key_derived_ids_are_uuid5(name):
 )
 def test_an_address_is_encoded_as_json_would(address):
     assert json.loads(message_parts.json_list(address)) == [address]
+
+
+def test_a_duplicate_row_is_skipped_and_counted_apart_from_the_rejected(stub_broker):
+    rows = ["ann@example.com", "Ann <ANN@example.com>", "not an address", "bob@example.com"]
+    result = send_bulk("new_post", rows, POST)
+    assert (result.queued, result.duplicates, result.rejected) == (2, 1, 1)
+    assert [m.args[0]["to"] for m in queued(stub_broker)] == [
+        ["ann@example.com"],
+        ["bob@example.com"],
+    ]
