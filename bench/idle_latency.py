@@ -8,6 +8,11 @@ own). Each latency runs from ``send_email`` returning to the message's arrival a
 sink (``bench.processes``: aiosmtpd in a process of its own, stamping ``time.time()`` when
 the DATA ends). Printed: p50/p90/p99/max, overall and per level.
 
+Then ``--probes`` no-op messages (``bench.pickup_probe``), also spaced out and on each level in
+turn, time the pickup alone: from the enqueue returning to a worker thread starting the actor
+(the wake-up, the fetch, the hand-over to a thread), the part of the latency that does not
+depend on rendering and SMTP.
+
 Then the worker is left idle for ``--idle-s`` seconds, and the Redis commands run in that
 time are counted from ``INFO commandstats`` (nothing else is connected): per second, and by
 command.
@@ -16,7 +21,7 @@ The baseline, in the same run, on the same Redis and sink: the consumer mailer h
 (``bench.polling_consumer``: Dramatiq's own, its back-off capped at 250 ms), on
 ``--baseline-n`` sends. Goals: p50 ≤ 5 ms, p99 ≤ 25 ms, no more idle commands than before.
 
-    python -m bench.idle_latency [--n 200] [--baseline-n 100] [--spacing 0.1 0.4] [--idle-s 10]
+    python -m bench.idle_latency [--n 200] [--baseline-n 100] [--spacing 0.05 0.25] [--idle-s 10]
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ from mailer.priorities import LEVELS
 
 TEMPLATE = "password_reset"
 GOAL_P50_MS, GOAL_P99_MS = 5.0, 25.0
-MODES = {"wake on arrival": (), "poll (before)": ("bench.polling_consumer",)}
+PROBE = "bench.pickup_probe"
+MODES = {"wake on arrival": (PROBE,), "poll (before)": ("bench.polling_consumer", PROBE)}
 
 
 @dataclass(frozen=True)
 class Mode:
     name: str
     latencies_ms: dict[str, list[float]]  # by priority level
+    pickups_ms: list[float]  # enqueue -> a worker thread starting a no-op actor
     idle_commands_per_s: float
     idle_commands: dict[str, int]  # by command, over the idle window
 
@@ -90,10 +97,28 @@ def _run_mode(
             if arrived is None:
                 raise RuntimeError(f"{recipient} never arrived:\n" + "".join(worker.output))
             latencies[level].append((arrived - returned) * 1000)
+        pickups = [_probe(server, levels[i % len(levels)], args) for i in range(args.probes)]
         flush_queued()
         time.sleep(2.0)  # the last send's after-work done: idle again
         per_s, by_command = _idle_commands(server, args.idle_s)
-    return Mode(name, latencies, per_s, by_command)
+    return Mode(name, latencies, pickups, per_s, by_command)
+
+
+def _probe(server: BenchRedis, level: str, args: argparse.Namespace) -> float:
+    """One no-op message on ``level``'s queue: ms from its enqueue to its actor starting."""
+    from bench.pickup_probe import PROBES_KEY, pickup_probe
+
+    time.sleep(random.uniform(*args.spacing))
+    queue_name = LEVELS[level].queue_name
+    message = pickup_probe.message_with_options(args=("probe",)).copy(queue_name=queue_name)
+    with server.client() as client:
+        client.delete(PROBES_KEY)
+        pickup_probe.broker.enqueue(message)
+        returned = time.time()
+        reply = client.blpop([PROBES_KEY], timeout=10)
+    if reply is None:
+        raise RuntimeError(f"the pickup probe on {queue_name} never ran")
+    return (float(reply[1].split()[1]) - returned) * 1000
 
 
 def _idle_commands(server: BenchRedis, seconds: float) -> tuple[float, dict[str, int]]:
@@ -120,6 +145,8 @@ def _report(modes: list[Mode]) -> dict[str, Any]:
         for level, samples in mode.latencies_ms.items():
             _print_row(f"  {level}", sorted(samples))
     for mode in modes:
+        _print_row(f"pickup, {mode.name.split()[0]}", sorted(mode.pickups_ms))
+    for mode in modes:
         commands = ", ".join(f"{k} {v}" for k, v in sorted(mode.idle_commands.items()))
         print(f"  idle, {mode.name}: {mode.idle_commands_per_s:.1f} Redis commands/s ({commands})")
     after, before = modes
@@ -136,6 +163,7 @@ def _report(modes: list[Mode]) -> dict[str, Any]:
             mode.name: {
                 "latency_ms": _figures(mode.all_ms()),
                 "by_level_ms": {k: _figures(sorted(v)) for k, v in mode.latencies_ms.items()},
+                "pickup_ms": _figures(sorted(mode.pickups_ms)),
                 "idle_commands_per_s": mode.idle_commands_per_s,
                 "idle_commands": mode.idle_commands,
             }
@@ -173,8 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=200, help="sends to the waking worker")
     parser.add_argument("--baseline-n", type=int, default=100, help="sends to the polling one")
     parser.add_argument(
-        "--spacing", type=float, nargs=2, default=(0.1, 0.4), help="seconds between sends"
+        "--spacing", type=float, nargs=2, default=(0.05, 0.25), help="seconds between sends"
     )
+    parser.add_argument("--probes", type=int, default=100, help="no-op pickup probes per mode")
     parser.add_argument("--idle-s", type=float, default=10.0, help="idle window for counting")
     add_common_options(parser)
     return parser
