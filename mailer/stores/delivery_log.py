@@ -40,6 +40,10 @@ _MAX_ERROR_CHARS = 500
 # When a write may replace a record's status (the status script's last argument).
 _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
 _SET_STATUS = Script("set_status.lua", "set_status_main.lua")
+_QUEUED_MANY = Script("queued_many.lua")
+#: Records per script call: enough to make packing cheap, few enough that one call does
+#: not hold Redis up for the workers' commands.
+_RECORDS_PER_CALL = 10
 
 
 class DeliveryLog(DeliverySearch):
@@ -144,10 +148,15 @@ class DeliveryLog(DeliverySearch):
         even after it went dead, so it is written only where there is no record yet.
         """
         batch = Batch(self.client)
-        for message in messages:
-            self._add_event(
-                batch, message.message_id, "queued", *self._describe(message), only_if=_UNSEEN
-            )
+        for start in range(0, len(messages), _RECORDS_PER_CALL):
+            keys: list[str] = [self.index_prefix]
+            records = []
+            for message in messages[start : start + _RECORDS_PER_CALL]:
+                created, fields, indexes = self._describe(message)
+                keys.append(self.record_key(message.message_id))
+                records.append([message.message_id, created, fields, indexes])
+            args = [time.time(), self.retention_s, json.dumps(records)]
+            batch.script(_QUEUED_MANY, keys, args)
         batch.execute()
 
     def _event(
