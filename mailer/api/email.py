@@ -11,9 +11,11 @@ The actors (and with them the broker) are imported by the calls that need them, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -96,11 +98,9 @@ def checked_message(
     options: SendOptions,
 ) -> dramatiq.Message[None]:
     """The checked message, ready to enqueue: every argument validated, nothing sent yet."""
-    from mailer.actors import emails
-
     checked_context = check_context(context)
     for_settings(settings).check(template, checked_context)
-    declared = emails.lookup(template)
+    declared = _emails().lookup(template)
     from_email = options.from_email
     envelope = Email(
         to=parse_addresses(to, "to", required=True),
@@ -124,9 +124,18 @@ def email_message(
     """The message ``declared``'s actor takes, on ``level``'s queue: built here alone, so
     ``send_email`` and ``send_bulk`` queue the very same thing."""
     message = declared.actor.message(envelope.to_json(), context)
-    if level != declared.priority:
+    if level is not declared.priority:  # one object per level (``LEVELS``)
         message = message.copy(queue_name=level.queue_name)
     return message
+
+
+@functools.cache
+def _emails() -> ModuleType:
+    """``mailer.actors.emails``, imported by the first call that needs it (importing it sets
+    the broker up) and then kept: an import statement costs every call a module lookup."""
+    from mailer.actors import emails
+
+    return emails
 
 
 def _enqueue_once(
