@@ -17,7 +17,9 @@ and then:
   delayed message (a retry, a rate-limit put-back) comes back on time.
 
 The timeout still bounds every wait: the fetch after it refreshes the worker's heartbeat and
-runs Dramatiq's maintenance pass (handing back a dead worker's messages) as before.
+runs Dramatiq's maintenance pass (handing back a dead worker's messages) as before. Once the
+worker begins to shut down, waits are cut to 50 ms: Dramatiq stops the consumers after the
+worker threads, and a consumer blocked for a whole timeout would hold the exit up that long.
 It also tells its broker which messages it handed out (see ``mailer.broker.redis_broker``).
 """
 
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 #: Where a consumer starts reading its wake stream: the entry already there ends its first
 #: wait at once, which costs one extra fetch and nothing else.
 _FIRST_ID = "0-0"
+#: The longest wait once the worker is shutting down, so its consumers stop soon after its
+#: threads instead of up to a timeout later.
+_STOPPING_WAIT_MS = 50
 
 
 class Consumer(_RedisConsumer):
@@ -96,6 +101,8 @@ class Consumer(_RedisConsumer):
         """The worker's timeout, cut short by the earliest delayed message's ``eta``; at
         least 1 ms, since ``BLOCK 0`` would wait for ever."""
         wait_ms = min(self.timeout, self.broker.longest_block_ms)
+        if self.broker.stopping.is_set():  # told to stop once the worker threads are done
+            wait_ms = min(wait_ms, _STOPPING_WAIT_MS)
         delay_queue = getattr(threading.current_thread(), "delay_queue", None)
         if delay_queue is not None:
             with delay_queue.mutex:

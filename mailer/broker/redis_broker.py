@@ -43,6 +43,15 @@ class RedisBroker(DramatiqRedisBroker):
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = defaultdict(set)  # redis message ids, by queue
         self._consumed: set[str] = set()
+        #: Set as the worker begins to shut down: its consumers stop blocking for long.
+        self.stopping = threading.Event()
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        if signal == "worker_shutdown":
+            self.stopping.set()
+        elif signal == "worker_boot":  # a worker started again in this process (tests do)
+            self.stopping.clear()
+        super().emit_before(signal, *args, **kwargs)
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
         with self._lock:

@@ -22,6 +22,7 @@ import redis
 import mailer.actors
 from mailer.actors import emails
 from mailer.broker.consumer import Consumer
+from mailer.broker.redis_broker import RedisBroker
 from mailer.envelope import Email
 from mailer.priorities import LEVELS
 from mailer.stores.batch_enqueue import enqueue_all
@@ -38,6 +39,7 @@ CONTEXT = {"name": "Ann", "app_name": "Acme"}
 def broker() -> dramatiq.Broker:
     broker = dramatiq.get_broker()
     assert broker is mailer.actors.broker
+    broker.stopping.clear()  # an in-process worker another test stopped leaves it set
     return broker
 
 
@@ -157,6 +159,19 @@ class _ConsumerThread(threading.Thread):
         self.delay_queue: PriorityQueue[tuple[int, Any]] = PriorityQueue()
         eta_ms = int(time.time() * 1000) + 200
         self.delay_queue.put((eta_ms, welcome(LEVELS["critical"].queue_name)))
+
+
+def test_a_stopping_worker_s_consumers_wait_briefly(redis_url):
+    """Dramatiq stops the consumers after the worker threads: by then, none may be blocked
+    for a whole timeout. (A broker of its own: no middleware sees the shutdown signal.)"""
+    broker = RedisBroker(url=redis_url, middleware=[])
+    consumer = broker.consume(LEVELS["high"].queue_name, timeout=TIMEOUT_MS)
+    broker.emit_before("worker_shutdown", None)
+    for _ in range(2):  # the first wait may end at the stream's existing entry
+        assert in_thread(lambda: next(consumer)).result(timeout=WOKEN_WITHIN_S) is None
+    broker.emit_before("worker_boot", None)
+    assert not broker.stopping.is_set()
+    broker.client.close()
 
 
 def test_a_delay_queue_consumer_wakes_at_its_earliest_eta(broker):
