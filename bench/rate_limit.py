@@ -9,13 +9,14 @@ each arrival. Printed:
   the limit);
 - the mean rate, as the share of what the limit allows that was used: a limit of N/s lets at
   most N x (span + 1 s) sends through in a span from first to last arrival, since the first
-  second's N go at once, so the mean is ``n / (span + 1 s)`` (goal: at least 95 % of N). The
+  second's N go at once, so the mean is ``n / (span + 1 s)`` (goal: at least 97 % of N). The
   plain first-to-last rate ``(n - 1) / span`` is printed beside it.
 
-The baseline is the same backlog on the same workers with no limit, in the same run: what the
+The limited drain runs ``--runs`` times, each printed; the goals must hold in every run. The
+baseline is the same backlog on the same workers with no limit, in the same run: what the
 workers do unchecked, so the limit is shown to be what holds them back.
 
-    python -m bench.rate_limit [--n 2000] [--limit 50] [--processes 2] [--threads 8]
+    python -m bench.rate_limit [--runs 3] [--n 2000] [--limit 50] [--processes 2] [--threads 8]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bench.processes import SMTPSinkProcess, WorkerProcess, run_with_sink
 
 TEMPLATE = "welcome"
 WINDOW_S = 1.0
-GOAL_SHARE = 0.95
+GOAL_SHARE = 0.97
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def run(server: BenchRedis, sink: SMTPSinkProcess, args: argparse.Namespace) -> 
     print(f"  processes x {args.threads} threads, plain SMTP to a sink, {server.describe()}")
     sent: set[str] = set()
     baseline = _run_once(sink, None, args, sent)
-    limited = _run_once(sink, args.limit, args, sent)
+    limited = [_run_once(sink, args.limit, args, sent) for _ in range(args.runs)]
     server.purge([lookup(TEMPLATE).priority.queue_name], sent)
     return _report(limited, baseline, args)
 
@@ -122,24 +123,27 @@ def _mode(limit: int | None) -> str:
     return f"limit {limit}/s" if limit else "no limit"
 
 
-def _report(limited: Run, baseline: Run, args: argparse.Namespace) -> dict[str, Any]:
-    share = limited.mean_per_s / args.limit
-    capped = limited.busiest_window <= args.limit
+def _report(limited: list[Run], baseline: Run, args: argparse.Namespace) -> dict[str, Any]:
+    shares = [run.mean_per_s / args.limit for run in limited]
+    busiest = max(run.busiest_window for run in limited)
+    capped = busiest <= args.limit
+    enough = min(shares) >= GOAL_SHARE
+    shown = ", ".join(f"{share:.1%}" for share in shares)
     print(
-        f"  limit {args.limit}/s: at most {limited.busiest_window} in any second"
-        f" ({'met' if capped else 'MISSED'}: ≤ {args.limit}), mean {limited.mean_per_s:.1f}/s ="
-        f" {share:.1%} of the limit ({'met' if share >= GOAL_SHARE else 'MISSED'}:"
-        f" ≥ {GOAL_SHARE:.0%}); unlimited, the same workers send"
-        f" {baseline.first_to_last_per_s:.1f}/s"
+        f"  limit {args.limit}/s over {len(limited)} runs: at most {busiest} in any second"
+        f" ({'met' if capped else 'MISSED'}: ≤ {args.limit}), mean {shown} of the limit"
+        f" ({'met' if enough else 'MISSED'}: ≥ {GOAL_SHARE:.0%} in every run); unlimited, the"
+        f" same workers send {baseline.first_to_last_per_s:.1f}/s"
     )
     return {
         "limit": args.limit,
-        "busiest_window": limited.busiest_window,
-        "mean_per_s": limited.mean_per_s,
-        "share": share,
+        "busiest_window": busiest,
+        "shares": shares,
+        "share": min(shares),
+        "mean_per_s": min(run.mean_per_s for run in limited),
         "goal_share": GOAL_SHARE,
         "baseline_per_s": baseline.first_to_last_per_s,
-        "runs": [run.__dict__ for run in (baseline, limited)],
+        "runs": [run.__dict__ for run in (baseline, *limited)],
         "n": args.n,
         "processes": args.processes,
         "threads": args.threads,
@@ -148,6 +152,7 @@ def _report(limited: Run, baseline: Run, args: argparse.Namespace) -> dict[str, 
 
 def _parser() -> argparse.ArgumentParser:
     parser = bench_parser("bench.rate_limit", __doc__)
+    parser.add_argument("--runs", type=int, default=3, help="limited runs, each reported")
     parser.add_argument("--n", type=int, default=2_000, help="emails in the backlog")
     parser.add_argument("--limit", type=int, default=50, help="MAILER_RATE_LIMIT, sends per s")
     parser.add_argument("--processes", type=int, default=2, help="worker processes")

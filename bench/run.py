@@ -6,7 +6,7 @@ imported, so every benchmark needs a fresh process (and gets its own private Red
 
     python -m bench.run [--quick] [--latency-n 5000] [--throughput-n 2000] [--backlog 20000]
                         [--rate-limit-n 2000] [--schedules-n 10000]
-                        [--bulk-n 100000] [--notification-n 200]
+                        [--bulk-n 100000] [--notification-n 200] [--idle-n 200]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ QUICK = {
     "schedules_n": 2_000,
     "bulk_n": 10_000,
     "notification_n": 50,
+    "idle_n": 40,
 }
 
 
@@ -57,6 +58,7 @@ def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
 
     return {
         "send_latency": given("--n", args.latency_n),
+        "idle_latency": given("--n", args.idle_n),
         "throughput": given("--n", args.throughput_n) + given("--rounds", args.throughput_rounds),
         "priority": given("--backlog", args.backlog),
         "rate_limit": given("--n", args.rate_limit_n),
@@ -85,6 +87,7 @@ def _table(results: dict[str, dict[str, Any] | None]) -> str:
     rows: list[tuple[str, ...]] = [header]
     for name, row in (
         ("send_latency", _latency_row),
+        ("idle_latency", _idle_row),
         ("throughput", _throughput_row),
         ("priority", _priority_row),
         ("rate_limit", _rate_limit_row),
@@ -138,15 +141,37 @@ def _notification_row(figures: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _latency_row(figures: dict[str, Any]) -> tuple[str, ...]:
-    series, ratio, goal = figures["series"], figures["ratio_p50"], figures["goal"]
+    """The run with the highest ratio: the goal holds in every run or not at all."""
+    goal = figures["goal"]
+    worst = max(figures["runs"], key=lambda run: run["ratio_p50"])
+    series, ratio = worst["series"], worst["ratio_p50"]
     new, bare = series["send_email, new recipient"], series["bare actor.send()"]
+    ratios = "/".join(f"{r:.2f}" for r in figures["ratios_p50"])
     return (
-        "send_email p50, new recipient",
+        "send_email p50, new recipient (worst run)",
         f"{new['p50']:.1f} µs",
         f"{bare['p50']:.1f} µs bare .send()",
-        f"{ratio:.2f}x",
+        f"{ratio:.2f}x ({ratios})",
         f"≤ {goal:.2f}x",
-        "met" if ratio <= goal else "MISSED",
+        "met" if figures["met_every_run"] else "MISSED",
+    )
+
+
+def _idle_row(figures: dict[str, Any]) -> tuple[str, ...]:
+    modes = figures["modes"]
+    woken, polled = modes["wake on arrival"], modes["poll (before)"]
+    met = (
+        figures["p50_ms"] <= figures["goal_p50_ms"]
+        and figures["p99_ms"] <= figures["goal_p99_ms"]
+        and woken["idle_commands_per_s"] <= polled["idle_commands_per_s"]
+    )
+    return (
+        "idle worker: send_email → SMTP, p50/p99",
+        f"{figures['p50_ms']:.1f}/{figures['p99_ms']:.1f} ms",
+        f"polling: {polled['latency_ms']['p50']:.1f}/{polled['latency_ms']['p99']:.1f} ms",
+        f"idle {woken['idle_commands_per_s']:.0f} vs {polled['idle_commands_per_s']:.0f} cmd/s",
+        f"≤ {figures['goal_p50_ms']:g}/{figures['goal_p99_ms']:g} ms",
+        "met" if met else "MISSED",
     )
 
 
@@ -213,6 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--schedules-n", type=int, help="schedules --n")
     parser.add_argument("--bulk-n", type=int, help="bulk_enqueue --n")
     parser.add_argument("--notification-n", type=int, help="notification_latency --n")
+    parser.add_argument("--idle-n", type=int, help="idle_latency --n")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="an idle Redis")
     return parser
 

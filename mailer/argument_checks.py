@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from math import isfinite
 from typing import Any
 
 from mailer.errors import InvalidKey, InvalidSendTime, InvalidUserId, ValidationError
@@ -65,6 +66,10 @@ def check_json_object(
         return {}
     if not isinstance(value, Mapping):
         raise error(field, f"expected a mapping, got {type(value).__name__}")
+    if max_chars is None:
+        plain_copy = _plain_json(value, _MAX_DEPTH)
+        if plain_copy is not _NOT_PLAIN:
+            return dict(plain_copy)
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as err:
@@ -73,3 +78,34 @@ def check_json_object(
         raise error(field, f"is {len(encoded)} characters as JSON, over {max_chars}")
     plain: dict[str, Any] = json.loads(encoded)
     return plain
+
+
+#: How deep ``_plain_json`` follows nesting before leaving a value to the JSON round trip.
+_MAX_DEPTH = 16
+_SCALARS = (str, int, bool, type(None))
+_NOT_PLAIN = object()
+
+
+def _plain_json(value: Any, depth: int) -> Any:
+    """A copy of ``value`` if it is plain JSON already: dicts with ``str`` keys, lists,
+    ``str``, ``int``, ``bool``, ``None`` and finite floats, those exact types only, so the
+    copy is exactly what a JSON round trip would give. Anything else (a tuple, a subclass, a
+    key to convert, a cycle) gives ``_NOT_PLAIN``, and the round trip decides; this costs a
+    call a fraction of it."""
+    if depth < 0:
+        return _NOT_PLAIN
+    kind = type(value)
+    if kind in _SCALARS or (kind is float and isfinite(value)):
+        return value
+    if kind is dict:
+        copy = {}
+        for key, item in value.items():
+            plain = _plain_json(item, depth - 1) if type(key) is str else _NOT_PLAIN
+            if plain is _NOT_PLAIN:
+                return _NOT_PLAIN
+            copy[key] = plain
+        return copy
+    if kind is list:
+        items = [_plain_json(item, depth - 1) for item in value]
+        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
+    return _NOT_PLAIN

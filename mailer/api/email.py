@@ -11,10 +11,11 @@ The actors (and with them the broker) are imported by the calls that need them, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import dramatiq
 
@@ -27,7 +28,7 @@ from mailer.envelope import AttachmentLike, Email, check_attachments, check_head
 from mailer.errors import InvalidContext
 from mailer.priorities import Priority, parse_priority
 from mailer.settings import Settings
-from mailer.templates import for_settings
+from mailer.templates import Templates, for_settings
 from mailer.worker.unsubscribe_links import require_links
 
 if TYPE_CHECKING:
@@ -75,10 +76,10 @@ def send_email(
     return _enqueue_once(settings, check_key(idempotency_key, "idempotency_key"), message, when)
 
 
-@dataclass(frozen=True)
-class SendOptions:
+class SendOptions(NamedTuple):
     """What ``send_email`` and ``schedule_email`` take besides the template, recipients and
-    context, as the caller gave it: checked by ``checked_message``."""
+    context, as the caller gave it: checked by ``checked_message``. A named tuple: built on
+    every call, a frozen dataclass cost a send a few microseconds more."""
 
     cc: Recipients | None = None
     bcc: Recipients | None = None
@@ -97,11 +98,9 @@ def checked_message(
     options: SendOptions,
 ) -> dramatiq.Message[None]:
     """The checked message, ready to enqueue: every argument validated, nothing sent yet."""
-    from mailer.actors import emails
-
     checked_context = check_context(context)
-    for_settings(settings).check(template, checked_context)
-    declared = emails.lookup(template)
+    _templates(settings).check(template, checked_context)
+    declared = _emails().lookup(template)
     if not declared.transactional:
         require_links(settings, [template])
     from_email = options.from_email
@@ -127,9 +126,31 @@ def email_message(
     """The message ``declared``'s actor takes, on ``level``'s queue: built here alone, so
     ``send_email`` and ``send_bulk`` queue the very same thing."""
     message = declared.actor.message(envelope.to_json(), context)
-    if level != declared.priority:
+    if level is not declared.priority:  # one object per level (``LEVELS``)
         message = message.copy(queue_name=level.queue_name)
     return message
+
+
+def _templates(settings: Settings) -> Templates:
+    """The templates of a process's settings, looked up once per settings object (by
+    identity: hashing the settings costs more than the lookup it would save)."""
+    global _last_templates
+    last = _last_templates  # one read: another thread may replace the pair meanwhile
+    if last is None or last[0] is not settings:
+        last = _last_templates = (settings, for_settings(settings))
+    return last[1]
+
+
+_last_templates: tuple[Settings, Templates] | None = None
+
+
+@functools.cache
+def _emails() -> ModuleType:
+    """``mailer.actors.emails``, imported by the first call that needs it (importing it sets
+    the broker up) and then kept: an import statement costs every call a module lookup."""
+    from mailer.actors import emails
+
+    return emails
 
 
 def _enqueue_once(

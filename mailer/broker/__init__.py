@@ -20,7 +20,6 @@ from mailer.middleware.boot import OnBoot
 from mailer.middleware.connections import BackendConnections
 from mailer.middleware.log_deliveries import LogDeliveries
 from mailer.middleware.periodic import OncePerTick
-from mailer.middleware.polling import IdlePolling
 from mailer.middleware.redeliveries import Redeliveries
 from mailer.middleware.shutdown import HandBackOnShutdown
 from mailer.middleware.stats import StatsLine
@@ -39,7 +38,8 @@ from mailer.stores import CONNECT_TIMEOUT_S
 #   another scheduler's copy already ran, before any work.
 # - ``LogDeliveries`` owns ``sends_email`` and writes the ``queued`` record of each new email;
 #   everything a send does after that is written by the send itself (``mailer.worker.send``).
-# - ``StatsLine``, ``BackendConnections`` and ``IdlePolling`` only watch or tune the worker.
+# - ``StatsLine`` and ``BackendConnections`` only watch or tune the worker. No middleware
+#   tunes polling: the broker's consumers block until a message arrives (``consumer``).
 # - ``HandBackOnShutdown`` comes after them all, so at the deadline it hands back what is still
 #   running once every other ``before_worker_shutdown`` has run.
 # - ``OnBoot`` last: the app's subscriber modules load once the stack is complete.
@@ -56,7 +56,6 @@ def stack(on_boot: Callable[[], None]) -> list[Middleware]:
         LogDeliveries(),
         StatsLine(),
         BackendConnections(),
-        IdlePolling(),
         HandBackOnShutdown(),
         OnBoot(on_boot),
     ]
@@ -69,11 +68,11 @@ def build(settings: Settings, on_boot: Callable[[], None]) -> RedisBroker:
         middleware=stack(on_boot),
         heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
         # Dramatiq hands a dead worker's messages back in a maintenance pass that runs on a
-        # random 0.1 % of its Redis commands, queue by queue: an idle queue is fetched about 4
-        # times a second, so its messages came back minutes after the heartbeat timeout. On
-        # 5 % of commands they are back seconds after it; a pass without a dead worker is one
-        # cheap sorted-set read.
-        maintenance_chance=50_000,
+        # random 0.1 % of its Redis commands, queue by queue: an idle queue is fetched about
+        # once a second (its consumer blocks in between), so its messages came back minutes
+        # after the heartbeat timeout. On 20 % of fetches they are back seconds after it
+        # (enqueues run no pass); a pass without a dead worker is a few sorted-set reads.
+        maintenance_chance=200_000,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
     )
     declare_queues(broker)

@@ -11,6 +11,10 @@ So each time a consumer thread starts a consumer again, the ids in this worker's
 that queue that no thread holds go back on the queue. Held are the messages handed out and not
 yet acked, nacked or put back, and those waiting in the thread's delay queue. Dramatiq's
 ``requeue`` moves only ids still in the acks set, so one acked meanwhile is left alone.
+
+Every write that puts messages on a queue also wakes the queue's idle consumers, which block
+on a wake stream instead of polling (``mailer.broker.consumer``): an enqueue is one script
+that stores the message and wakes the queue in the same round trip.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ from collections import defaultdict
 from typing import Any
 
 import redis
-from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
-from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.errors import ConnectionClosed
 
+from mailer.broker.consumer import Consumer
+from mailer.stores import queue_wake
+
 logger = logging.getLogger(__name__)
+
+_NO_LIMIT_MS = 2**31
+_MARGIN_MS = 100
 
 
 class RedisBroker(DramatiqRedisBroker):
@@ -35,6 +43,15 @@ class RedisBroker(DramatiqRedisBroker):
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = defaultdict(set)  # redis message ids, by queue
         self._consumed: set[str] = set()
+        #: Set as the worker begins to shut down: its consumers stop blocking for long.
+        self.stopping = threading.Event()
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        if signal == "worker_shutdown":
+            self.stopping.set()
+        elif signal == "worker_boot":  # a worker started again in this process (tests do)
+            self.stopping.clear()
+        super().emit_before(signal, *args, **kwargs)
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
         with self._lock:
@@ -45,7 +62,26 @@ class RedisBroker(DramatiqRedisBroker):
                 self._hand_back_unheld(queue_name)
             except redis.ConnectionError as err:  # still down: the consumer thread tries again
                 raise ConnectionClosed(err) from None
-        return _Consumer(self, queue_name, prefetch, timeout)
+        return Consumer(self, queue_name, prefetch, timeout)
+
+    @property
+    def longest_block_ms(self) -> int:
+        """How long a consumer may block in one call: under the socket timeout, if any, so a
+        quiet queue never reads as a dead connection."""
+        timeout_s = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        return _NO_LIMIT_MS if not timeout_s else max(1, int(timeout_s * 1000) - _MARGIN_MS)
+
+    def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
+        """Dramatiq's enqueue, the queue's wake-up included, in one script. Unlike Dramatiq's
+        ``dispatch``, it stamps no heartbeat for a producer, which has no messages to hand
+        back, and leaves the maintenance pass to the consumers' fetches."""
+        queue_wake.enqueue(self.client, self.namespace, queue_name, redis_message_id, data)
+
+    def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
+        """Dramatiq's requeue, then a wake-up for the consumers of the queue it refilled."""
+        result = self._dispatch("requeue")(queue_name, *redis_message_ids)
+        queue_wake.wake(self.client, self.namespace, queue_name)
+        return result
 
     def hold(self, queue_name: str, redis_message_id: str) -> None:
         with self._lock:
@@ -75,31 +111,3 @@ class RedisBroker(DramatiqRedisBroker):
         with self._lock:
             self._held[queue_name] = {i for i in ids if i}
             return set(self._held[queue_name])
-
-
-class _Consumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, telling its broker which messages it handed out."""
-
-    broker: RedisBroker
-
-    def __next__(self) -> MessageProxy | None:
-        message: MessageProxy | None = super().__next__()
-        if message is not None:
-            self.broker.hold(self.queue_name, message.options["redis_message_id"])
-        return message
-
-    def ack(self, message: MessageProxy) -> None:
-        try:
-            super().ack(message)
-        finally:
-            self.broker.release(self.queue_name, [message.options["redis_message_id"]])
-
-    def nack(self, message: MessageProxy) -> None:
-        try:
-            super().nack(message)
-        finally:
-            self.broker.release(self.queue_name, [message.options["redis_message_id"]])
-
-    def requeue(self, messages: list[MessageProxy]) -> None:
-        super().requeue(messages)
-        self.broker.release(self.queue_name, [m.options["redis_message_id"] for m in messages])

@@ -11,7 +11,8 @@ all or none, and a newsletter's 100,000 messages should not take 100,000 round t
   ``queued`` record in the delivery log, which for 100,000 messages costs Redis more than the
   messages themselves; a worker writes a bulk message's whole record when it takes it.
 
-Every copy gets a unique ``redis_message_id``, so workers consume it like any other. Any other
+Every copy gets a unique ``redis_message_id``, so workers consume it like any other, and each
+batch wakes the idle consumers of the queues it filled (``queue_wake``). Any other
 broker (the tests' ``StubBroker``) gets ``broker.enqueue``, one message at a time.
 """
 
@@ -27,6 +28,8 @@ from typing import Any, NamedTuple, Protocol
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
+
+from mailer.stores.queue_wake import wake_into
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ def enqueue_all(
             redis_id = message.options["redis_message_id"]
             args = _dispatch_args(broker, message.queue_name, redis_id, message.encode())
             dispatch(keys=[broker.namespace], args=args, client=pipe)
+        for queue_name in dict.fromkeys(message.queue_name for message in enqueued):
+            wake_into(pipe, broker.namespace, queue_name)  # the queue's idle consumers
         pipe.execute()
     for message in enqueued:
         broker.emit_after("enqueue", message, None)
@@ -146,6 +151,7 @@ class _RedisBatches:
             queue_key = f"{broker.namespace}:{queue_name}"
             pipe.hset(f"{queue_key}.msgs", mapping=dict(rest))
             pipe.rpush(queue_key, *(redis_id for redis_id, _ in rest))
+        wake_into(pipe, broker.namespace, queue_name)  # the queue's idle consumers
 
 
 def _dispatch_args(

@@ -13,7 +13,6 @@ write trims the indexes it touches, so memory is bounded by the traffic of that 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,12 +23,12 @@ import redis
 from mailer.addresses import addr_spec
 from mailer.message import context_of, envelope_of, recipients_of, template_of
 from mailer.provider_events import PROVIDER_STATUSES
+from mailer.stores.delivery_counters import LATENCY_BUCKETS_S, DeliveryCounters
 from mailer.stores.delivery_events import index_provider_id
 from mailer.stores.delivery_records import attempt_json, kept_envelope
-from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
+from mailer.stores.delivery_search import Attempt, Delivery
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
-from mailer.stores.traffic import count_minute_into
 
 __all__ = ["LATENCY_BUCKETS_S", "STATUSES", "Attempt", "Delivery", "DeliveryLog"]
 
@@ -48,14 +47,16 @@ STATUSES: tuple[str, ...] = (
 )
 #: Then what the provider reported after the send (``mailer.stores.delivery_events``).
 STATUSES += PROVIDER_STATUSES
-#: Upper bounds of the send-latency histogram, in seconds (Prometheus ``le`` labels).
-LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # When a write may replace a record's status (the status script's last argument).
 _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
 _SET_STATUS = Script("set_status.lua", "set_status_main.lua")
+_QUEUED_MANY = Script("set_status.lua", "queued_many.lua")
+#: Records per script call: enough to make packing cheap, few enough that one call does
+#: not hold Redis up for the workers' commands.
+_RECORDS_PER_CALL = 10
 
 
-class DeliveryLog(DeliverySearch):
+class DeliveryLog(DeliveryCounters):
     """The log's writes; its reads come from ``DeliverySearch``."""
 
     def __init__(
@@ -173,10 +174,15 @@ class DeliveryLog(DeliverySearch):
         even after it went dead, so it is written only where there is no record yet.
         """
         batch = Batch(self.client)
-        for message in messages:
-            self._add_event(
-                batch, message.message_id, "queued", *self._describe(message), only_if=_UNSEEN
-            )
+        for start in range(0, len(messages), _RECORDS_PER_CALL):
+            keys: list[str] = [self.index_prefix]
+            records = []
+            for message in messages[start : start + _RECORDS_PER_CALL]:
+                created, fields, indexes = self._describe(message)
+                keys.append(self.record_key(message.message_id))
+                records.append([message.message_id, created, fields, indexes])
+            args = [time.time(), self.retention_s, json.dumps(records)]
+            batch.script(_QUEUED_MANY, keys, args)
         batch.execute()
 
     def _event(
@@ -231,19 +237,3 @@ class DeliveryLog(DeliverySearch):
             self._count(pipe, now, event, backend or "", template, n)
         if latency_s is not None:
             self._observe(pipe, latency_s)
-
-    def _count(
-        self, pipe: Any, now: float, event: str, backend: str, template: str, n: int
-    ) -> None:
-        pipe.hincrby(self.metrics_key("events"), f"{event}|{backend}|{template}", n)
-        hour = self.hourly_key(int(now // 3600))
-        pipe.hincrby(hour, f"{event}|{template}", n)
-        pipe.expire(hour, self.retention_s)
-        count_minute_into(pipe, self.prefix, now, event, n)
-
-    def _observe(self, pipe: Any, latency_s: float) -> None:
-        histogram = self.metrics_key("latency")
-        bucket = next((b for b in LATENCY_BUCKETS_S if latency_s <= b), math.inf)
-        pipe.hincrby(histogram, f"le|{bucket}", 1)
-        pipe.hincrbyfloat(histogram, "sum", latency_s)
-        pipe.hincrby(histogram, "count", 1)

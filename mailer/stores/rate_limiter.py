@@ -8,13 +8,17 @@ grant until a window after its answer keeps every window the provider sees withi
 which a sliding window or token bucket over grant times alone does not when sends take varying
 time. The clock is Redis's ``TIME``, the one clock every host agrees on.
 
-A refused message is put back for later rather than retried (see ``deferral``). So that a
-backlog does not all come back at the same instant, each refusal takes a ticket: per set of
-buckets and per queue (a lane per priority level, so a critical email never queues behind a
-newsletter's tickets), successive refusals are spread one slot spacing apart. A message back
-from waiting its turn and refused again takes no new ticket: it is told when the next slot
-frees. Dramatiq brings a delayed message back a few hundred ms after its time, by when the
-slots have moved on; sent to the back of the line each time, it would leave slots unused.
+A refused message waits (see ``deferral``), and so that a backlog neither comes back all at
+the same instant nor later than the slots free, each refusal is promised a turn: the moment
+the next slot that no pending turn has claimed leaves the window, kept per set of buckets and
+per queue (a lane per priority level, so a critical email never queues behind a newsletter's
+turns) in a sorted set of turns until it passes. Turns follow the slots' own departures: a
+burst the limit let through frees its slots in a burst, and the line behind it takes them as
+they free, where turns spread one slot spacing apart would leave most of them idle for up to
+a window and keep a drain under the limit. A slot still in flight has no departure yet, so
+turns beyond the answered slots are spread one spacing apart. A message back from waiting its
+turn and refused again takes no new turn: it is told when the next slot frees; sent to the
+back of the line each time, it would leave slots unused.
 """
 
 from __future__ import annotations
@@ -33,17 +37,6 @@ logger = logging.getLogger(__name__)
 
 ALL = "all"
 WINDOW_MS = 1_000  # limits are configured per second
-#: A wait this short is slept off in the worker thread. Put back, the message would come back
-#: through Dramatiq's delay queue 0.25-0.5 s late, leaving slots unused under a backlog (the
-#: bench measured 90 % of the limit used that way, 95 % and more sleeping up to a second).
-SLEEP_UP_TO_MS = 1000
-MAX_SLEEPS = 10
-#: A put-back message is asked back this much before its turn, since Dramatiq's delay queue
-#: returns it a few hundred ms late; if it is early, it sleeps the rest off in the thread.
-RETURN_EARLY_MS = 500
-#: How long a provider's "slow down" pauses its backend when it gives no Retry-After.
-DEFAULT_PAUSE_S = 1.0
-
 _ACQUIRE = Script("now.lua", "rate_acquire.lua", "rate_acquire_main.lua")
 _RELEASE = Script("now.lua", "rate_release.lua")
 _PAUSE = Script("now.lua", "rate_pause.lua")
@@ -84,9 +77,9 @@ class RateLimiter:
         return namespaced(self.prefix, "rate", "pause", bucket)
 
     def ticket_key(self, buckets: Sequence[str], lane: str) -> str:
-        """Refusals take turns per set of buckets and per queue: a lane per priority level, so
-        a critical email never queues behind a newsletter's tickets."""
-        return namespaced(self.prefix, "rate", "ticket", "+".join(buckets), lane)
+        """The turns promised to refusals, per set of buckets and per queue: a lane per
+        priority level, so a critical email never queues behind a newsletter's turns."""
+        return namespaced(self.prefix, "rate", "turns", "+".join(buckets), lane)
 
     def acquire(
         self, buckets: Sequence[str], token: str, *, lane: str, queued: bool = False
@@ -94,7 +87,7 @@ class RateLimiter:
         """0 if a slot is now held under ``token`` in every limited bucket, else ms to wait.
 
         ``queued``: the caller already waited its turn (a message put back before). Refused
-        again, it is told the plain wait and takes no new ticket, rather than going to the back
+        again, it is told the plain wait and takes no new turn, rather than going to the back
         of the line because it came back a little before its slot was free.
         """
         return self.decide(buckets, token, lane=lane, queued=queued).wait_ms

@@ -11,8 +11,9 @@ This store asks them all in one script, using the other stores' keys and Lua fun
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -62,6 +63,8 @@ class Gate:
     paused: bool = False
     suppressed: frozenset[str] = frozenset()
     receipt: Receipt | None = None
+    #: When the answer came (``time.monotonic()``): a wait counts from here, not from later.
+    answered_at_s: float = field(default_factory=time.monotonic)
 
 
 class SendGate:

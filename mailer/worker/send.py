@@ -43,13 +43,14 @@ from mailer.worker.unsubscribe_links import add_unsubscribe_link
 
 logger = logging.getLogger(__name__)
 
-#: A wait this short is slept off in the worker thread. Put back, the message would come back
-#: through Dramatiq's delay queue 0.25-0.5 s late, leaving slots unused under a backlog.
+#: A wait this short is slept off in the worker thread: a turn is at most about a window
+#: away unless a line has formed, and a put-back costs two enqueues and two fetches.
 SLEEP_UP_TO_MS = 1000
 MAX_SLEEPS = 10
-#: A put-back message is asked back this much before its turn, since Dramatiq's delay queue
-#: returns it a few hundred ms late; if it is early, it sleeps the rest off in the thread.
-RETURN_EARLY_MS = 500
+#: A put-back message is asked back this much before its turn: the delay queue's consumer
+#: wakes at its time, and the copy still has to be enqueued, fetched and handed to a thread;
+#: if it is early, it sleeps the rest off in the thread.
+RETURN_EARLY_MS = 100
 #: How soon a message whose claim another worker holds is looked at again: usually the holder
 #: is its own earlier delivery, which put it back a moment ago and is letting the claim go.
 CLAIM_RECHECK_MS = 1_000
@@ -173,15 +174,20 @@ class Sender:
         )
 
     def _wait_for_slot(self, job: Job, gate: Gate) -> None:
-        """Sleep off a short wait the limit asked for; put the message back for a long one."""
+        """Sleep off a short wait the limit asked for; put the message back for a long one.
+
+        The gate answered before rendering: the wait is what is left of it since, so a slot
+        that freed while the email rendered is taken at once, not a render's time later."""
         decision_ms, reason = gate.wait_ms, self.settle.wait_reason(gate)
         lane, buckets = job.message.queue_name, self.settle.buckets(gate)
+        decided_at_s = gate.answered_at_s
         for _ in range(MAX_SLEEPS):
             if not 0 < decision_ms <= SLEEP_UP_TO_MS:
                 break
-            time.sleep(decision_ms / 1000)
+            time.sleep(max(0.0, decided_at_s + decision_ms / 1000 - time.monotonic()))
             # Its turn was taken with the first refusal: asking again takes no second ticket.
             decision = self.stores.rate_limiter.decide(buckets, gate.token, lane=lane, queued=True)
+            decided_at_s = time.monotonic()
             decision_ms, reason = decision.wait_ms, self.stores.rate_limiter.reason(decision)
         if decision_ms:
             delay_ms = max(1, decision_ms - RETURN_EARLY_MS)

@@ -4,7 +4,7 @@
 -- KEYS: 1 receipt, 2 claim, 3 suppression hash, 4 circuit state, 5 circuit probe,
 --       6 log record, 7 log index prefix,
 --       8 slots(all), 9 pause(all), 10 slots(primary), 11 pause(primary),
---       12 slots(fallback), 13 pause(fallback), 14 ticket(primary), 15 ticket(fallback),
+--       12 slots(fallback), 13 pause(fallback), 14 turns(primary), 15 turns(fallback),
 --       16 the backend the message is kept to
 -- ARGV: 1 claim token, 2 claim lease ms,
 --       3 recipients to check as JSON {"to": [...], "other": [...]}, '' for none,

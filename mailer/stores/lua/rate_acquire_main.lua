@@ -1,5 +1,5 @@
 -- Composed after now.lua and rate_acquire.lua.
--- KEYS: the ticket, then per bucket its slots and its pause.
+-- KEYS: the lane's turns, then per bucket its slots and its pause.
 -- ARGV: token, window ms, hold ms, '1' when queued, then each bucket's limit (0: none).
 -- Returns rate_acquire's answer.
 local buckets = {}

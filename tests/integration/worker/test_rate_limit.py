@@ -91,7 +91,9 @@ def test_a_backlog_goes_out_at_the_limit_and_waits_without_spending_retries(
     assert len(sendgrid_api.requests) == count, "each email reached the provider once"
     assert busiest_second(sent) <= limit
     assert dead_letters(redis_url) == []
-    assert set(copies) <= set(message_ids) and len(copies) >= count - 2 * limit
+    # Put back: all but about three seconds' worth (the first burst, the turns of the slots
+    # it frees, which come within a second and are slept off, and the line's first turns).
+    assert set(copies) <= set(message_ids) and len(copies) >= count - 3 * limit
     assert all(copy["options"].get("retries", 0) == 0 for copy in copies.values())
     assert all(copy["options"]["deferrals"] >= 1 for copy in copies.values())
     assert f"Rate limits: all={limit}/s." in worker.log()

@@ -88,6 +88,18 @@ def test_throttling_counts_without_failing(stub_broker, stub_worker, log):
     assert [a.outcome for a in delivery.attempts] == ["throttled", "sent"]
 
 
+def test_a_batch_of_queued_records_is_indexed_like_single_ones(stub_broker, log):
+    """More records than one script call takes: each is found by recipient, type and status."""
+    message_ids = [
+        send_email("welcome", f"User{n} <user{n}@example.com>", WELCOME) for n in range(25)
+    ]
+    assert flush_queued()
+    for n, message_id in enumerate(message_ids):
+        [found] = log.search(to=f"user{n}@example.com", status="queued")
+        assert (found.message_id, found.template) == (message_id, "welcome")
+    assert {d.message_id for d in log.search(template="welcome", limit=100)} == set(message_ids)
+
+
 def test_a_late_queued_record_never_replaces_a_live_status(stub_broker, log):
     message_id = send_email("welcome", "ann@example.com", WELCOME)
     assert flush_queued()
