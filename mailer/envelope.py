@@ -41,6 +41,22 @@ _RESERVED_HEADERS = frozenset(
     }
 )
 
+# What to do instead of setting each of those headers by hand.
+_INSTEAD = {
+    "subject": "the subject comes from the template's subject.txt "
+    "(templates/<type>/subject.txt); put what varies in the context",
+    "from": "pass from_email=...",
+    "to": "pass the recipients as to=...",
+    "cc": "pass cc=...",
+    "bcc": "pass bcc=...",
+    "reply-to": "pass reply_to=...",
+    **dict.fromkeys(
+        ("message-id", "date", "mime-version", "content-type", "content-transfer-encoding"),
+        "it is built from the message itself and cannot be set",
+    ),
+}
+assert _INSTEAD.keys() == _RESERVED_HEADERS
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -170,7 +186,7 @@ def check_headers(headers: object) -> dict[str, str]:
         if not isinstance(name, str) or not _FIELD_NAME.match(name):
             raise InvalidHeader("headers", f"{name!r} is not a valid header field name")
         if name.lower() in _RESERVED_HEADERS:
-            raise InvalidHeader("headers", f"{name!r} is set by mailer; pass it as an argument")
+            raise InvalidHeader("headers", f"{name!r} is set by mailer: {_INSTEAD[name.lower()]}")
         if not isinstance(value, str):
             raise InvalidHeader("headers", f"the value of {name!r} must be a string")
         if "\r" in value or "\n" in value:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -58,7 +59,19 @@ def _run(args: argparse.Namespace) -> int:
         _show(found[0])
     elif found:
         print_table([_COLUMNS, *(_row(d) for d in found)])
+    if not found:
+        print(f"mailer: {_nothing_matched(args)}", file=sys.stderr)
     return 0 if found else 1
+
+
+def _nothing_matched(args: argparse.Namespace) -> str:
+    if args.message_id:
+        return f"no message {args.message_id} in the delivery log (kept for its retention days)"
+    given = [f"--{name} {getattr(args, name)}" for name in _FILTERS if getattr(args, name)]
+    return f"no email in the delivery log matches {' '.join(given) or 'the search'}"
+
+
+_FILTERS = ("to", "status", "template", "hours")
 
 
 def _hours_ago(hours: int) -> datetime:

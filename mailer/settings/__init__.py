@@ -8,6 +8,7 @@ the one reader of ``os.environ``; ``mailer.env_values`` parses what each variabl
 
 from __future__ import annotations
 
+from mailer import addresses
 from mailer.settings.model import (
     MIN_SECRET_KEY_CHARS,
     SMTP_SECURITY_MODES,
@@ -32,6 +33,7 @@ def current() -> Settings:
     global _current
     if _current is None:
         _current = Settings.from_env()
+        addresses.accept_test_domains(_current.test_environment)
     return _current
 
 
@@ -39,3 +41,4 @@ def configure(settings: Settings | None) -> None:
     """Install settings built in code (tests, ``mailer dev``); ``None`` re-reads the environment."""
     global _current
     _current = settings
+    addresses.accept_test_domains(settings is not None and settings.test_environment)

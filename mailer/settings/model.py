@@ -68,6 +68,8 @@ class Settings:
     notifications_per_user: int = 200
     notification_token_ttl_s: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
+    #: An app's tests: ``*.test`` and ``localhost`` addresses are accepted (``mailer.addresses``).
+    test_environment: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,7 +104,7 @@ class Settings:
                     "MAILER_CORS_ORIGINS", f"{origin!r} is not an origin like https://app.example"
                 )
         try:
-            parse_address(self.from_email, "MAILER_FROM")
+            parse_address(self.from_email, "MAILER_FROM", test_domains=self.test_environment)
         except ValidationError as err:
             raise ConfigurationError("MAILER_FROM", err.problem) from None
 

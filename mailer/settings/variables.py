@@ -13,7 +13,7 @@ _DEFAULT_SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 def read_all(env: EnvValues) -> dict[str, Any]:
     """Every group's fields, for ``Settings(**...)``."""
-    return {**sending(env), **reliability(env), **web_and_events(env)}
+    return {**sending(env), **reliability(env), **web_and_events(env), **testing(env)}
 
 
 # The variables in three groups, each read in the order its fields are declared, so the first
@@ -56,7 +56,9 @@ def reliability(env: EnvValues) -> dict[str, Any]:
         failover_cooldown_s=env.number("MAILER_FAILOVER_COOLDOWN", Settings.failover_cooldown_s),
         idempotency_ttl_s=env.integer("MAILER_IDEMPOTENCY_TTL", Settings.idempotency_ttl_s, low=60),
         heartbeat_timeout_s=env.number("MAILER_HEARTBEAT_TIMEOUT", Settings.heartbeat_timeout_s),
-        admin_emails=env.addresses("MAILER_ADMIN_EMAILS"),
+        admin_emails=env.addresses(
+            "MAILER_ADMIN_EMAILS", test_domains=env.flag("MAILER_TEST_ENVIRONMENT")
+        ),
         digest_cron=env.text("MAILER_DIGEST_CRON", Settings.digest_cron),
         log_retention_s=env.integer("MAILER_LOG_RETENTION_DAYS", 30, low=1) * 24 * 3600,
         stats_interval_s=env.number("MAILER_STATS_INTERVAL", Settings.stats_interval_s),
@@ -85,6 +87,11 @@ def web_and_events(env: EnvValues) -> dict[str, Any]:
         ),
         cors_origins=tuple(url for url in env.names("MAILER_CORS_ORIGINS")),
     )
+
+
+def testing(env: EnvValues) -> dict[str, Any]:
+    """An app's test environment: the addresses set aside for tests are accepted."""
+    return dict(test_environment=env.flag("MAILER_TEST_ENVIRONMENT"))
 
 
 def _lower(value: str | None) -> str | None:
