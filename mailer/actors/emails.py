@@ -110,7 +110,8 @@ admin_alert = email_type("admin_alert", priority="normal", transactional=True)
 new_post = email_type("new_post", priority="low", max_retries=5, min_backoff_ms=60_000)
 
 
-def _declare_application_types() -> None:
+def declare_application_types() -> None:
+    """A ``normal`` type for each template folder of the app's that has no declaration."""
     for name in for_settings(settings.current()).names():
         if name not in EMAIL_TYPES:
             email_type(name)
@@ -129,5 +130,5 @@ def _check_backends(configured: settings.Settings) -> None:
         backend_class(name, "MAILER_RATE_LIMITS")
 
 
-_declare_application_types()
+declare_application_types()
 _check_backends(settings.current())
