@@ -223,6 +223,15 @@ def _inline_broker() -> InlineBroker:
 
 
 def _installed_broker() -> dramatiq.Broker | None:
+    """The broker to give the actors back to: the app's own, as ``mailer.actors`` builds it
+    from the environment (no connection is made until a message is sent)."""
+    if dramatiq.broker.global_broker is None:
+        from mailer.errors import ConfigurationError
+
+        try:
+            import mailer.actors  # noqa: F401
+        except ConfigurationError:  # the app's environment is not ours to judge here
+            return None
     return dramatiq.broker.global_broker
 
 
