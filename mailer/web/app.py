@@ -6,6 +6,8 @@
     /unsubscribe/...  one-click unsubscribe links, open: the signed link is the credential
     /notifications/stream   a user's notifications, live (Server-Sent Events), for the app's
                       pages; open, with the signed per-user token the app issued
+    /notifications/...      the same user's notifications as JSON: a page, the unread count,
+                      mark one or all read (mailer.web.notification_api); the same token
     /                 the last 24 hours per hour and per email type
     /deliveries       the delivery log, searched; /deliveries/<id>: one message in full
     /dead-letters     dead letters by queue, type, error or recipient; requeue or delete them
@@ -29,7 +31,7 @@ from mailer import stores, templates
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.stores.dead_letters import DeadLetters
-from mailer.web import health, unsubscribe
+from mailer.web import health, notification_api, unsubscribe
 from mailer.web import notification_stream as notifications
 from mailer.web.auth import BasicAuth
 from mailer.web.csrf import CSRFGuard
@@ -105,6 +107,8 @@ def _public_first(settings: Settings, pages: WSGIApp) -> WSGIApp:
             return signed[UNSUBSCRIBE_PREFIX](environ, start_response)
         if path == notifications.STREAM_PATH:
             return signed[notifications.STREAM_PATH](environ, start_response)
+        if notification_api.handles(path):
+            return signed[notification_api.PREFIX](environ, start_response)
         return pages(environ, start_response)
 
     return route
@@ -115,10 +119,13 @@ def _signed_endpoints(settings: Settings) -> dict[str, WSGIApp]:
     the key they say so (503), and the dashboard itself still serves the operators."""
     if not settings.secret_key:
         missing = text(503, "This endpoint needs MAILER_SECRET_KEY to be set.\n")
-        return {UNSUBSCRIBE_PREFIX: missing, notifications.STREAM_PATH: missing}
+        return dict.fromkeys(
+            (UNSUBSCRIBE_PREFIX, notifications.STREAM_PATH, notification_api.PREFIX), missing
+        )
     return {
         UNSUBSCRIBE_PREFIX: unsubscribe.app_for(settings),
         notifications.STREAM_PATH: notifications.stream_app(settings),
+        notification_api.PREFIX: notification_api.api_app(settings),
     }
 
 
