@@ -58,8 +58,11 @@ def email_type(
     min_backoff_ms: int = 15_000,
     max_backoff_ms: int = 3_600_000,
     transactional: bool = False,
+    prerendered: bool = False,
 ) -> EmailType:
-    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template."""
+    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template; or, if
+    ``prerendered``, sends the subject, text and HTML its message carries (no template, so
+    not among ``EMAIL_TYPES``)."""
     level = LEVELS[priority]
 
     def send(envelope: Mapping[str, Any], context: Mapping[str, Any]) -> None:
@@ -67,7 +70,7 @@ def email_type(
         assert message is not None, "the CurrentMessage middleware is on mailer's broker"
         email = Email.from_json(envelope)
         email.message_id = message.message_id
-        job = Job(message, name, email, context, transactional, actor.options)
+        job = Job(message, name, email, context, transactional, actor.options, prerendered)
         sender_for(settings.current()).send(job)
 
     actor = dramatiq.actor(
@@ -81,7 +84,9 @@ def email_type(
         throws=_NEVER_RETRIED,
         sends_email=True,
     )
-    declared = EMAIL_TYPES[name] = EmailType(name, level, actor, transactional)
+    declared = EmailType(name, level, actor, transactional)
+    if not prerendered:
+        EMAIL_TYPES[name] = declared
     return declared
 
 
@@ -108,6 +113,12 @@ appointment_reminder = email_type("appointment_reminder", priority="normal", tra
 admin_alert = email_type("admin_alert", priority="normal", transactional=True)
 # News: suppressed addresses are skipped, and every email carries a one-click unsubscribe.
 new_post = email_type("new_post", priority="low", max_retries=5, min_backoff_ms=60_000)
+# Email a Django app rendered itself (``mailer.integrations.django``): its password resets and
+# error reports among them, so transactional, and ahead of news. The dot keeps its name apart
+# from any template folder's.
+django_message = email_type(
+    "django.message", priority="high", min_backoff_ms=5_000, transactional=True, prerendered=True
+)
 
 
 def declare_application_types() -> None:

@@ -34,6 +34,7 @@ from mailer.stores.scripts import preload
 from mailer.stores.send_gate import Gate, Recipients, SendGate
 from mailer.stores.suppression import normalise
 from mailer.templates import Templates
+from mailer.templates.rendering import derive_text
 from mailer.worker import state
 from mailer.worker.deferral import Deferred
 from mailer.worker.settle import Settle
@@ -71,6 +72,8 @@ class Job:
     context: Mapping[str, Any]
     transactional: bool
     actor_options: Mapping[str, Any]
+    #: The message carries its subject, text and HTML already (an app's own, from Django).
+    prerendered: bool = False
 
 
 class Sender:
@@ -161,6 +164,9 @@ class Sender:
             job.context = add_unsubscribe_link(self.settings, email, job.context)
 
     def _render(self, job: Job) -> None:
+        if job.prerendered:  # sent as the app wrote it; text from the HTML if it gave none
+            job.email.text = job.email.text or derive_text(job.email.html or "")
+            return
         rendered = self.templates.render(job.template, job.context)
         job.email.subject, job.email.html, job.email.text = (
             rendered.subject,
