@@ -14,6 +14,7 @@ The page ``docs/testing.md`` shows the rest: the clock, notifications, failures.
 
 from __future__ import annotations
 
-from mailer.testing.outbox import Outbox, SentEmail, record, recording
+from mailer.testing.outbox import Outbox, SentEmail
+from mailer.testing.recording import record, recording
 
 __all__ = ["Outbox", "SentEmail", "record", "recording"]

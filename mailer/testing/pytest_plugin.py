@@ -35,7 +35,7 @@ def mailer_settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def outbox(mailer_redis_url: str, mailer_settings_overrides: dict[str, Any]) -> Iterator[Outbox]:
     """mailer running inside the test; the emails it sent, and the test's clock."""
-    from mailer.testing.outbox import recording
+    from mailer.testing.recording import recording
 
     with recording(mailer_redis_url, **mailer_settings_overrides) as box:
         yield box
