@@ -23,6 +23,7 @@ __all__ = [
     "Settings",
     "configure",
     "current",
+    "installed",
 ]
 
 _current: Settings | None = None
@@ -34,6 +35,11 @@ def current() -> Settings:
     if _current is None:
         _current = Settings.from_env()
         addresses.accept_test_domains(_current.test_environment)
+    return _current
+
+
+def installed() -> Settings | None:
+    """The settings in force, if any were read or configured yet: what a test puts back."""
     return _current
 
 

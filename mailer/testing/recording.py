@@ -53,6 +53,7 @@ def recording(redis_url: str, **overrides: Any) -> Iterator[Outbox]:
     """``record()`` on a Redis the caller owns: the database is emptied first."""
     redis.Redis.from_url(redis_url).flushdb()
     configured = _settings(redis_url, overrides)
+    previous_settings = mailer_settings.installed()
     previous = _installed_broker()
     broker = _inline_broker()
     mailer_settings.configure(configured)
@@ -71,7 +72,7 @@ def recording(redis_url: str, **overrides: Any) -> Iterator[Outbox]:
         flush_queued(5.0)
         broker.forget()
         memory.reset()
-        mailer_settings.configure(None)
+        mailer_settings.configure(previous_settings)
         if previous is not None:
             _move_actors(previous)
 
