@@ -60,10 +60,9 @@ def recording(redis_url: str, **overrides: Any) -> Iterator[Outbox]:
     memory.reset()
     try:
         _move_actors(broker)
-        from mailer.actors.emails import declare_application_types
+        added = _declare_application_types()
         from mailer.actors.events import load_event_modules
 
-        declare_application_types()  # the app's own template folders, if new to the process
         load_event_modules()
         yield Outbox(broker, configured)
     finally:
@@ -73,8 +72,27 @@ def recording(redis_url: str, **overrides: Any) -> Iterator[Outbox]:
         broker.forget()
         memory.reset()
         mailer_settings.configure(previous_settings)
+        _forget_types(broker, added)
         if previous is not None:
             _move_actors(previous)
+
+
+def _declare_application_types() -> set[str]:
+    """The types of the app's template folders the process had not declared yet, declared;
+    their names, to forget when the block ends (its ``templates_dir`` may be gone then)."""
+    from mailer.actors import emails
+
+    before = set(emails.EMAIL_TYPES)
+    emails.declare_application_types()
+    return set(emails.EMAIL_TYPES) - before
+
+
+def _forget_types(broker: dramatiq.Broker, names: set[str]) -> None:
+    from mailer.actors import emails
+
+    for name in names:
+        declared = emails.EMAIL_TYPES.pop(name)
+        broker.actors.pop(declared.actor.actor_name, None)
 
 
 def _settings(redis_url: str, overrides: dict[str, Any]) -> Settings:

@@ -19,6 +19,7 @@ from mailer import (
     send_email,
     subscribe,
 )
+from mailer.actors import emails
 from mailer.backends import memory
 from mailer.testing import record
 
@@ -55,16 +56,17 @@ def test_a_missing_variable_raises_at_the_call(outbox):
 
 def test_a_template_that_fails_to_render_raises_in_the_test(tmp_path):
     """The plain context manager, here with the app's own templates folder."""
-    folder = tmp_path / "broken"
+    folder = tmp_path / "kit_broken"
     folder.mkdir()
     (folder / "subject.txt").write_text("Hi")
     (folder / "body.html").write_text("{{ 1 / count }}")
     with record(templates_dir=tmp_path) as outbox:
         with pytest.raises(RenderError, match="ZeroDivisionError"):
-            send_email("broken", to="ann@example.test", context={"count": 0})
+            send_email("kit_broken", to="ann@example.test", context={"count": 0})
         assert len(outbox) == 0
         assert len(outbox.dead_letters) == 1
         assert delivery_status(outbox.dead_letters[0].message_id).status == "dead"
+    assert "kit_broken" not in emails.EMAIL_TYPES  # the folder's type leaves with the block
 
 
 def test_a_transient_failure_is_retried_when_the_clock_moves(outbox):
