@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import dramatiq
 
 from mailer import settings
+from mailer.actors import event_outcomes
 from mailer.errors import (
     ConfigurationError,
     InvalidPayload,
@@ -128,7 +129,12 @@ def _declare_actor(
         )
 
     def run(event: Mapping[str, Any]) -> None:
-        handler(Event.from_json(event))
+        try:
+            handler(Event.from_json(event))
+        except BaseException as err:
+            event_outcomes.failed(event, actor_name, actor_options, err)
+            raise
+        event_outcomes.done(event, actor_name)
 
     actor: dramatiq.Actor[..., None] = dramatiq.actor(run, actor_name=actor_name, **actor_options)
     return actor

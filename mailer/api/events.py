@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import dramatiq
+import redis
 
 from mailer import settings as mailer_settings
 from mailer import stores
@@ -25,6 +26,7 @@ from mailer.errors import InvalidPayload, UnknownTopic
 from mailer.message import Event
 from mailer.settings import Settings
 from mailer.stores.batch_enqueue import enqueue_all
+from mailer.stores.event_log import EventLog
 
 Handler = TypeVar("Handler", bound=Callable[[Event], None])
 
@@ -61,8 +63,13 @@ def publish(topic: str, payload: Mapping[str, Any] | None = None, *, key: str | 
     messages = [subscriber.actor.message(event.to_json()) for subscriber in listening]
     if key is None:
         enqueue_all(dramatiq.get_broker(), messages)
-        return event.id
-    return _publish_once(settings, check_key(key, "key"), event, messages)
+    else:
+        published = _publish_once(settings, check_key(key, "key"), event, messages)
+        if published != event.id:
+            return published  # the first event's id: this one was not sent
+    subscribed = [(s.name, m.message_id) for s, m in zip(listening, messages, strict=True)]
+    _record(settings, event, subscribed)
+    return event.id
 
 
 def subscribe(
@@ -110,6 +117,16 @@ def _publish_once(
         keys.release(f"event:{key}", event.id)
         raise
     return event.id
+
+
+def _record(settings: Settings, event: Event, subscribed: list[tuple[str, str]]) -> None:
+    """For the dashboard's events page; the event is on its way whether or not this lands."""
+    try:
+        EventLog(stores.for_settings(settings).client).published(
+            event.id, event.topic, event.published_at, event.payload, subscribed
+        )
+    except redis.RedisError as err:
+        logger.warning("Could not record event %s for the dashboard: %s", event.id, err)
 
 
 def _nobody_listens(settings: Settings, event: Event) -> str:

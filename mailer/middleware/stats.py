@@ -16,6 +16,7 @@ from dramatiq.middleware import Middleware
 from mailer import settings as mailer_settings
 from mailer import stores
 from mailer.message import sends_email
+from mailer.stores import workers
 from mailer.stores.queue_depths import QueueDepth, queue_depths
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,21 @@ class StatsLine(Middleware):
         self._client = stores.redis_client(configured.redis_url)
         interval_s = configured.stats_interval_s
         threading.Thread(target=self._run, args=(interval_s,), daemon=True).start()
+        self._registration(broker, workers.register)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self._stop.set()
+        self._registration(broker, workers.unregister)
+
+    def _registration(self, broker: dramatiq.Broker, change: Any) -> None:
+        """Say this process is a worker (the dashboard lists it), or no longer one."""
+        worker_id = getattr(broker, "broker_id", None)  # a Redis broker's; a stub has none
+        if worker_id is None:
+            return
+        try:
+            change(self._client, worker_id)
+        except Exception as err:  # bookkeeping: the worker runs whether or not it is listed
+            logger.warning("Could not update the worker registry: %s: %s", type(err).__name__, err)
 
     def _run(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):

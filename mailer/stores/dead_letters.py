@@ -209,7 +209,7 @@ class DeadLetters:
         """Written here, at once: the enqueue's own background record only ever creates one,
         so that a late write never turns a dead or sent email back into ``queued``."""
         try:
-            self.log.queued(message)
+            self.log.requeued(message)
         except Exception as err:  # the log is bookkeeping; the requeue itself went through
             logger.warning("Could not log the requeue of %s: %s", message.message_id, err)
 

@@ -26,6 +26,7 @@ from mailer.message import recipients_of, template_of
 from mailer.stores.delivery_search import Attempt, Delivery, DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
+from mailer.stores.traffic import count_minute_into
 
 __all__ = ["LATENCY_BUCKETS_S", "STATUSES", "Attempt", "Delivery", "DeliveryLog"]
 
@@ -134,6 +135,13 @@ class DeliveryLog(DeliverySearch):
         created, fields, indexes = self._describe(message)
         return [time.time(), created, self.retention_s, json.dumps(fields), json.dumps(indexes)]
 
+    def requeued(self, message: dramatiq.Message[Any]) -> None:
+        """``queued`` again from the dead letters, with the requeue as an attempt of its own,
+        so the message's history reads failed, requeued, then what came of it."""
+        attempt = Attempt(time.time(), "requeued")
+        described = self._describe(message)
+        self._event(message.message_id, "queued", *described, attempt=attempt, only_if=_UNLESS_LIVE)
+
     def purged(self, message_id: str) -> None:
         self._event(message_id, "failed", None, {})
 
@@ -210,6 +218,7 @@ class DeliveryLog(DeliverySearch):
         hour = self.hourly_key(int(now // 3600))
         pipe.hincrby(hour, f"{event}|{template}", n)
         pipe.expire(hour, self.retention_s)
+        count_minute_into(pipe, self.prefix, now, event, n)
 
     def _observe(self, pipe: Any, latency_s: float) -> None:
         histogram = self.metrics_key("latency")

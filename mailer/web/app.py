@@ -8,10 +8,14 @@
                       pages; open, with the signed per-user token the app issued
     /notifications/...      the same user's notifications as JSON: a page, the unread count,
                       mark one or all read (mailer.web.notification_api); the same token
-    /                 the last 24 hours per hour and per email type
+    /                 charts of the last hour and week, queue depths, live workers, failing types
+    /live             the overview's charts, depths and workers alone, re-fetched by the page
     /deliveries       the delivery log, searched; /deliveries/<id>: one message in full
     /dead-letters     dead letters by queue, type, error or recipient; requeue or delete them
-    /queues/...       dramatiq-dashboard: queues, delayed and dead messages, one at a time
+    /schedules        scheduled emails, filtered; cancel one
+    /suppressions     the suppression list, searched; add, or remove with a reason
+    /events           recent events and each subscriber's outcome
+    /queues/...       dramatiq-dashboard's raw view, under mailer's navigation
     /metrics          Prometheus text (mailer.web.metrics)
 
 Everything else needs the Basic-auth account ``MAILER_DASHBOARD_USER`` /
@@ -38,6 +42,7 @@ from mailer.web.csrf import CSRFGuard
 from mailer.web.headers import with_security_headers
 from mailer.web.http import Environ, StartResponse, WSGIApp, text
 from mailer.web.pages import Services
+from mailer.web.raw_queues import with_navigation
 from mailer.web.router import Router
 from mailer.web.stored_messages import MessageFinder
 
@@ -58,7 +63,8 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
     from mailer.actors import broker
 
     credentials = _credentials(settings, allow_unauthenticated)
-    log = stores.for_settings(settings).delivery_log
+    bundle = stores.for_settings(settings)
+    log = bundle.delivery_log
     dead_letters = DeadLetters(broker, log=log)
     services = Services(
         settings=settings,
@@ -67,9 +73,10 @@ def make_app(settings: Settings, *, allow_unauthenticated: bool = False) -> WSGI
         dead_letters=dead_letters,
         finder=MessageFinder(broker, dead_letters),
         templates=templates.for_settings(settings),
+        stores=bundle,
     )
     mounts = {
-        QUEUES_PREFIX: DashboardApp(broker, prefix=QUEUES_PREFIX),
+        QUEUES_PREFIX: with_navigation(DashboardApp(broker, prefix=QUEUES_PREFIX), QUEUES_PREFIX),
         "/metrics": _metrics(settings),
     }
     pages: WSGIApp = CSRFGuard(Router(services, mounts), own_token_prefixes=(QUEUES_PREFIX,))

@@ -3,10 +3,12 @@
 The pages show what senders and recipients wrote (addresses, errors, whole emails), so the
 policy assumes some of it is hostile and leaves nothing for it to run or reach:
 
-- no script runs at all (the pages have none), styles only inline (ours and
-  dramatiq-dashboard's live in the page, emails' in style attributes), images only as
-  ``data:`` URLs, and nothing is fetched from anywhere, so an email shown for inspection
-  cannot fire a tracking pixel or load a remote stylesheet;
+- no script runs but mailer's own files (``/static/live.js``, the overview's refresh, which
+  fetches only from the dashboard itself): none inline, none from elsewhere, and none in an
+  email's sandboxed preview. Styles only inline (ours and dramatiq-dashboard's live in the
+  page, emails' in style attributes), images only as ``data:`` URLs, and nothing is loaded
+  from anywhere else, so an email shown for inspection cannot fire a tracking pixel or load
+  a remote stylesheet;
 - the email preview is an ``<iframe sandbox srcdoc=...>``: a srcdoc document inherits this
   policy and has no response of its own, so it needs no ``frame-src`` source, and the
   dashboard's own pages can be framed by no one (``frame-ancestors 'none'``, ``DENY``);
@@ -24,6 +26,8 @@ from mailer.web.http import Environ, StartResponse, WSGIApp
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
         "style-src 'unsafe-inline'",
         "img-src data:",
         "frame-src 'none'",

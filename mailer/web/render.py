@@ -18,6 +18,17 @@ from mailer.web.csrf import FIELD, TOKEN_KEY
 from mailer.web.http import Request, Response
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+#: The navigation every page carries, dramatiq-dashboard's raw view included.
+NAV_LINKS = (
+    ("/", "Overview"),
+    ("/deliveries", "Deliveries"),
+    ("/dead-letters", "Dead letters"),
+    ("/schedules", "Schedules"),
+    ("/suppressions", "Suppressions"),
+    ("/events", "Events"),
+    ("/queues", "Queues (raw)"),
+    ("/metrics", "Metrics"),
+)
 
 
 def format_time(epoch_s: float | None) -> str:
@@ -38,6 +49,7 @@ def environment() -> Environment:
     )
     env.filters["time"] = format_time
     env.globals["csrf_field"] = FIELD
+    env.globals["nav_links"] = NAV_LINKS
     return env
 
 
@@ -46,6 +58,24 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     html = (
         environment()
         .get_template(template)
-        .render(request=request, csrf_token=request.environ.get(TOKEN_KEY, ""), **context)
+        .render(
+            request=request,
+            csrf_token=request.environ.get(TOKEN_KEY, ""),
+            current_section=section_of(request.path),
+            **context,
+        )
     )
     return Response(status, html.encode())
+
+
+def section_of(path: str) -> str:
+    """The navigation entry ``path`` belongs under: the longest one it starts with."""
+    found = [
+        link for link, _ in NAV_LINKS if path == link or path.startswith(link.rstrip("/") + "/")
+    ]
+    return max(found, key=len, default="/")
+
+
+def navigation(path: str) -> str:
+    """The navigation bar alone, for pages mailer does not render itself."""
+    return environment().get_template("_nav.html").render(current_section=section_of(path))

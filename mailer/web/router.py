@@ -13,11 +13,22 @@ from dataclasses import dataclass
 import redis
 
 from mailer.web.http import Environ, Request, Response, StartResponse, WSGIApp, text
-from mailer.web.pages import Services, dead_letters, deliveries, overview
+from mailer.web.pages import (
+    Services,
+    dead_letters,
+    deliveries,
+    events,
+    message,
+    overview,
+    schedules,
+    static,
+    suppressions,
+)
 
 Handler = Callable[..., Response]
 
 _ID = r"(?P<message_id>[A-Za-z0-9_-]{1,100})"
+_EVENT_ID = r"(?P<event_id>[A-Za-z0-9_-]{1,100})"
 _ACTION = r"(?P<action>requeue|delete)"
 
 
@@ -35,10 +46,20 @@ def _route(method: str, pattern: str, handler: Handler) -> Route:
 ROUTES = (
     _route("GET", "/", overview.overview),
     _route("GET", "/deliveries", deliveries.search),
-    _route("GET", f"/deliveries/{_ID}", deliveries.message),
+    _route("GET", f"/deliveries/{_ID}", message.message),
     _route("GET", "/dead-letters", dead_letters.listing),
     _route("POST", f"/dead-letters/{_ACTION}", dead_letters.bulk),
     _route("POST", f"/dead-letters/{_ID}/{_ACTION}", dead_letters.single),
+    # The operator's pages beyond the log (issue 14's dashboard).
+    _route("GET", "/live", overview.live),
+    _route("GET", "/static/(?P<name>[a-z_]+\\.js)", static.script),
+    _route("GET", "/schedules", schedules.listing),
+    _route("POST", "/schedules/cancel", schedules.cancel),
+    _route("GET", "/suppressions", suppressions.listing),
+    _route("POST", "/suppressions/add", suppressions.add),
+    _route("POST", "/suppressions/remove", suppressions.remove),
+    _route("GET", "/events", events.listing),
+    _route("GET", f"/events/{_EVENT_ID}", events.detail),
 )
 
 

@@ -1,4 +1,4 @@
-"""Find a message Redis still holds, and render the email it would send, for inspection.
+"""Find a message Redis still holds, for inspection (``pages.message`` renders it).
 
 The delivery log keeps what happened to a message, not the message: that lives in Dramatiq's
 queues only while it waits, runs, is delayed or lies dead. Dramatiq files each one under a
@@ -16,10 +16,8 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
 
-from mailer.errors import MailerError
-from mailer.message import template_of
 from mailer.stores.dead_letters import DeadLetter, DeadLetters
-from mailer.templates import Rendered, Templates
+from mailer.templates import Rendered
 
 _SCAN_PAGE = 500
 
@@ -76,14 +74,3 @@ class MessageFinder:
             if message.message_id == message_id:
                 return message
         return None
-
-
-def preview(templates: Templates, message: dramatiq.Message[Any]) -> Preview:
-    """Render the email as the worker would, from the message's own template and context."""
-    context = message.args[1] if len(message.args) > 1 else message.kwargs.get("context")
-    if not isinstance(context, dict):
-        return Preview(None, "the message carries no template context")
-    try:
-        return Preview(templates.render(template_of(message), context))
-    except MailerError as err:
-        return Preview(None, str(err))

@@ -34,6 +34,7 @@ from mailer.stores.scripts import preload
 from mailer.stores.send_gate import Gate, Recipients, SendGate
 from mailer.stores.suppression import normalise
 from mailer.templates import Templates
+from mailer.templates.fingerprint import fingerprint
 from mailer.templates.rendering import derive_text
 from mailer.worker import state
 from mailer.worker.deferral import Deferred
@@ -90,7 +91,7 @@ class Sender:
             stores.rate_limiter,
             stores.delivery_log,
         )
-        self.settle = Settle(stores)
+        self.settle = Settle(stores, functools.partial(fingerprint, templates.directories))
         with contextlib.suppress(redis.RedisError):  # down now: each script loads on first use
             preload(stores.client)
 

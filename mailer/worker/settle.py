@@ -28,6 +28,7 @@ from mailer.stores.rate_limiter import ALL, Decision
 from mailer.stores.receipts import Receipt
 from mailer.stores.scripts import Batch
 from mailer.stores.send_gate import Gate
+from mailer.stores.sent_content import SentContents
 from mailer.worker import state
 from mailer.worker.retry_policy import is_final, retries_after
 
@@ -42,8 +43,13 @@ MAX_WRITE_BACKOFF_S = 2.0
 
 
 class Settle:
-    def __init__(self, stores: Stores) -> None:
+    def __init__(self, stores: Stores, fingerprint: Callable[[str], str] | None = None) -> None:
+        """``fingerprint(type)``: of the type's template files, kept with a sent email's
+        content so the dashboard can tell when it re-renders from a template changed since."""
         self.stores = stores
+        self.fingerprint = fingerprint
+        log = stores.delivery_log
+        self.contents = SentContents(log.client, retention_s=log.retention_s, prefix=log.prefix)
 
     def buckets(self, gate: Gate) -> tuple[str, ...]:
         return (ALL, gate.backend)
@@ -62,6 +68,7 @@ class Settle:
                 time.time(), "sent", gate.backend, provider_id, duration_s=_duration_s()
             )
             self._log(batch, job, "sent", attempt, described=gate.verdict == "go")
+            self._keep_content(batch, job)
             self.stores.failover.succeeded_into(batch, gate.backend)
             return receipt
 
@@ -155,6 +162,19 @@ class Settle:
             status,
             attempt,
             describe=None if described else job.message,
+        )
+
+    def _keep_content(self, batch: Batch, job: Job) -> None:
+        """What went out, for the dashboard to show again (``mailer.stores.sent_content``)."""
+        if self.fingerprint is None:
+            return
+        self.contents.record_into(
+            batch,
+            job.message.message_id,
+            job.template,
+            job.email,
+            job.context,
+            fingerprint=self.fingerprint(job.template),
         )
 
     def _report(self, batch: Batch, gate: Gate, error: MailerError) -> None:

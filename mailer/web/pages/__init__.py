@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from dramatiq.brokers.redis import RedisBroker
 
 from mailer.settings import Settings
+from mailer.stores import Stores
 from mailer.stores.dead_letters import DeadLetters
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.templates import Templates
@@ -25,3 +26,4 @@ class Services:
     dead_letters: DeadLetters
     finder: MessageFinder
     templates: Templates
+    stores: Stores

@@ -1,4 +1,4 @@
-"""``/deliveries``: search the delivery log; ``/deliveries/<id>``: one message, in full."""
+"""``/deliveries``: search the delivery log (``/deliveries/<id>`` is ``pages.message``)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ from mailer.stores.delivery_log import STATUSES
 from mailer.web.http import Request, Response
 from mailer.web.pages import Services
 from mailer.web.render import page
-from mailer.web.stored_messages import preview
 
 #: Rows shown per search: a page an operator reads, not an export.
 SEARCH_LIMIT = 100
-#: Notices a redirect may ask a page to show, by key, so no text comes from the URL.
-NOTICES = {
-    "requeued": "Requeued: the message is back on its queue.",
-    "deleted": "Deleted from the dead letters.",
-    "gone": "The message was no longer in the dead letters.",
-}
 
 
 def search(request: Request, services: Services) -> Response:
@@ -54,19 +47,3 @@ def _problem(status: str, hours: str, retention_s: int) -> str | None:
     if hours and not (hours.isdigit() and 0 < int(hours) <= retention_s // 3600):
         return f"Hours must be a whole number from 1 to {retention_s // 3600}."
     return None
-
-
-def message(request: Request, services: Services, message_id: str) -> Response:
-    delivery = services.log.get(message_id)
-    stored = services.finder.find(message_id, delivery.queue_name if delivery else None)
-    if delivery is None and stored is None:
-        return page(request, "not_found.html", status=404, message_id=message_id)
-    return page(
-        request,
-        "message.html",
-        message_id=message_id,
-        delivery=delivery,
-        stored=stored,
-        preview=preview(services.templates, stored.message) if stored else None,
-        notice=NOTICES.get(request.query.get("done", "")),
-    )

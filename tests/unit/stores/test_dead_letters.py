@@ -195,6 +195,8 @@ def test_a_requeued_letter_is_the_same_email_from_the_start(broker, dead, log):
     assert again.options["retries"] == 0
     assert not {"traceback", "requeue_timestamp", "deferrals", "eta"} & set(again.options)
     assert log.get(message.message_id).status == "queued"
+    # The requeue is in the message's history, after the attempt that killed it.
+    assert [a.outcome for a in log.get(message.message_id).attempts][-1] == "requeued"
 
 
 def test_a_letter_that_died_on_the_delay_queue_goes_back_on_its_own_queue_now(broker, dead):

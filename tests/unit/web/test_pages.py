@@ -115,7 +115,7 @@ def test_the_email_is_shown_only_inside_a_sandboxed_frame(
     assert "<h1" in srcdoc and "&lt;script&gt;" in srcdoc  # the email's HTML, escaped once more
     assert "<script" not in answer.body and "<b>Acme" not in answer.body
     assert "Welcome to &lt;b&gt;Acme&lt;/b&gt;" in answer.body  # the subject, as text
-    assert re.search(r'<pre id="text-part">.*Welcome', answer.body, re.S)
+    assert re.search(r'<pre id="held-text">.*Welcome', answer.body, re.S)
     assert stored_where(client, sent.message_id) == "queue"
 
 
