@@ -1,5 +1,10 @@
 """Address checks: syntax only (email-validator, no DNS), display names kept, CR/LF refused.
 
+An app's test environment (``MAILER_TEST_ENVIRONMENT``) may use the domains set aside for
+testing, which are refused otherwise since nothing can be delivered there: ``*.test`` (RFC
+2606, email-validator's own ``test_environment`` switch) and ``localhost`` (RFC 6761).
+``mailer.settings`` turns the switch on for the process when the setting says so.
+
 Validation runs on every ``send_email`` call, in the web request, so results are cached: the
 same few senders and a stream of recipients are checked in microseconds after the first time.
 """
@@ -20,13 +25,23 @@ _MAX_ADDRESS_LENGTH = 254
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 5322 "specials": a display name holding one must be quoted.
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+#: RFC 6761's loopback name, accepted in a test environment beside email-validator's ``*.test``.
+_LOOPBACK_DOMAIN = "localhost"
+_test_domains = False
 
 
-def parse_address(value: object, field: str) -> str:
-    """One address as ``"Display Name <local@domain>"`` or ``local@domain``, normalised."""
+def accept_test_domains(accept: bool) -> None:
+    """Whether this process accepts ``*.test`` and ``localhost`` addresses (a test environment)."""
+    global _test_domains
+    _test_domains = accept
+
+
+def parse_address(value: object, field: str, *, test_domains: bool | None = None) -> str:
+    """One address as ``"Display Name <local@domain>"`` or ``local@domain``, normalised;
+    ``test_domains`` (default: the process's switch) accepts ``*.test`` and ``localhost``."""
     if not isinstance(value, str):
         raise InvalidAddress(field, f"expected an address string, got {type(value).__name__}")
-    return _parse_cached(value, field)
+    return _parse_cached(value, field, _test_domains if test_domains is None else test_domains)
 
 
 def parse_addresses(value: object, field: str, *, required: bool = False) -> list[str]:
@@ -59,7 +74,7 @@ def display_name(address: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_cached(value: str, field: str) -> str:
+def _parse_cached(value: str, field: str, test_domains: bool) -> str:
     if "\r" in value or "\n" in value:
         raise InvalidAddress(field, "an address may not contain CR or LF")
     if not value.strip():
@@ -68,19 +83,21 @@ def _parse_cached(value: str, field: str) -> str:
     name, spec = (_unquote(match["name"]), match["address"]) if match else ("", value.strip())
     if _CONTROL.search(name):
         raise InvalidAddress(field, "a display name may not contain control characters")
-    normalized = _plain_address(spec) or _validated(spec, field)
+    normalized = _plain_address(spec, test_domains) or _validated(spec, field, test_domains)
     return f"{_quote(name)} <{normalized}>" if name else normalized
 
 
-def _validated(spec: str, field: str) -> str:
+def _validated(spec: str, field: str, test_domains: bool) -> str:
     try:
-        normalized: str = validate_email(spec, check_deliverability=False).normalized
+        normalized: str = validate_email(
+            spec, check_deliverability=False, test_environment=test_domains
+        ).normalized
     except EmailNotValidError as err:
         raise InvalidAddress(field, f"{spec!r} is not a valid address: {err}") from None
     return normalized
 
 
-def _plain_address(spec: str) -> str | None:
+def _plain_address(spec: str, test_domains: bool) -> str | None:
     """The fast path for the common case, a plain ASCII ``local@domain``.
 
     email-validator's own local-part and domain checks, with the domain's (the slow part)
@@ -94,16 +111,19 @@ def _plain_address(spec: str) -> str | None:
         local_part = syntax.validate_email_local_part(local)["local_part"]
     except EmailNotValidError:
         return None
-    domain_part = _plain_domain(domain)
+    domain_part = _plain_domain(domain, test_domains)
     return f"{local_part}@{domain_part}" if domain_part else None
 
 
 @functools.lru_cache(maxsize=1024)
-def _plain_domain(domain: str) -> str | None:
+def _plain_domain(domain: str, test_domains: bool) -> str | None:
     if domain.startswith("["):  # an address literal: left to the full check
         return None
+    if test_domains and domain.lower() == _LOOPBACK_DOMAIN:
+        return _LOOPBACK_DOMAIN
     try:
-        normalized: str = syntax.validate_email_domain_name(domain)["domain"]
+        checked = syntax.validate_email_domain_name(domain, test_environment=test_domains)
+        normalized: str = checked["domain"]
     except EmailNotValidError:
         return None
     return normalized

@@ -44,15 +44,24 @@ class EnvValues:
         except ValueError:
             raise ConfigurationError(name, f"must be a whole number, not {raw!r}") from None
         if value < low or (high is not None and value > high):
-            raise ConfigurationError(
-                name, f"must be between {low} and {high or 'any'}, not {value}"
-            )
+            raise ConfigurationError(name, _out_of_range(value, low, high))
         return value
 
+    def flag(self, name: str) -> bool:
+        """``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``; unset is false."""
+        raw = (self.optional(name) or "false").lower()
+        if raw not in _TRUE + _FALSE:
+            raise ConfigurationError(name, f"must be true or false (1 or 0), not {raw!r}")
+        return raw in _TRUE
+
     def optional_integer(self, name: str, *, low: int) -> int | None:
+        """A whole number of at least ``low``, or None when unset (no limit, say)."""
         if self.optional(name) is None:
             return None
-        return self.integer(name, 0, low=low)
+        try:
+            return self.integer(name, 0, low=low)
+        except ConfigurationError as err:
+            raise ConfigurationError(name, f"{err.problem}; leave it unset for none") from None
 
     def per_backend(self, name: str) -> dict[str, int]:
         """``ses=14,sendgrid=100``: a whole number per backend name."""
@@ -65,10 +74,14 @@ class EnvValues:
             limits[backend.strip().lower()] = value
         return limits
 
-    def addresses(self, name: str) -> tuple[str, ...]:
+    def addresses(self, name: str, *, test_domains: bool = False) -> tuple[str, ...]:
         raw = [part.strip() for part in self.text(name, "").split(",")]
         try:
-            return tuple(parse_address(address, name) for address in raw if address)
+            return tuple(
+                parse_address(address, name, test_domains=test_domains)
+                for address in raw
+                if address
+            )
         except ValidationError as err:
             raise ConfigurationError(name, err.problem) from None
 
@@ -113,6 +126,17 @@ class EnvValues:
         if not path.is_dir():
             raise ConfigurationError(name, f"{raw!r} is not a directory")
         return path
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _out_of_range(value: int, low: int, high: int | None) -> str:
+    """What to set instead, worded for the bound that was crossed."""
+    if high is None:
+        return f"must be a whole number of at least {low}, not {value}"
+    return f"must be a whole number from {low} to {high}, not {value}"
 
 
 def _is_dotted(name: str) -> bool:

@@ -8,12 +8,11 @@ systems can drop a duplicate.
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
 import email.utils
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -21,7 +20,17 @@ from typing import Any
 
 from mailer import mime
 from mailer.addresses import addr_spec, display_name
-from mailer.errors import AttachmentTooLarge, InvalidAttachment, InvalidHeader
+from mailer.attachments import Attachment, AttachmentLike, check_attachments
+from mailer.errors import InvalidHeader
+
+__all__ = [
+    "STRUCTURED_HEADERS",
+    "Attachment",
+    "AttachmentLike",
+    "Email",
+    "check_attachments",
+    "check_headers",
+]
 
 # RFC 5322 field names: printable ASCII except space and colon.
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
@@ -48,26 +57,21 @@ _RESERVED_HEADERS = frozenset(
     }
 )
 
-
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content: bytes
-    mimetype: str = "application/octet-stream"
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "filename": self.filename,
-            "content": base64.b64encode(self.content).decode("ascii"),
-            "mimetype": self.mimetype,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, str]) -> Attachment:
-        return cls(data["filename"], base64.b64decode(data["content"]), data["mimetype"])
-
-
-AttachmentLike = Attachment | tuple[str, bytes | str, str]
+# What to do instead of setting each of those headers by hand.
+_INSTEAD = {
+    "subject": "the subject comes from the template's subject.txt "
+    "(templates/<type>/subject.txt); put what varies in the context",
+    "from": "pass from_email=...",
+    "to": "pass the recipients as to=...",
+    "cc": "pass cc=...",
+    "bcc": "pass bcc=...",
+    "reply-to": "pass reply_to=...",
+    **dict.fromkeys(
+        ("message-id", "date", "mime-version", "content-type", "content-transfer-encoding"),
+        "it is built from the message itself and cannot be set",
+    ),
+}
+assert _INSTEAD.keys() == _RESERVED_HEADERS
 
 
 @dataclass
@@ -186,7 +190,7 @@ def check_headers(headers: object) -> dict[str, str]:
         if not isinstance(name, str) or not _FIELD_NAME.match(name):
             raise InvalidHeader("headers", f"{name!r} is not a valid header field name")
         if name.lower() in _RESERVED_HEADERS:
-            raise InvalidHeader("headers", f"{name!r} is set by mailer; pass it as an argument")
+            raise InvalidHeader("headers", f"{name!r} is set by mailer: {_INSTEAD[name.lower()]}")
         if not isinstance(value, str):
             raise InvalidHeader("headers", f"the value of {name!r} must be a string")
         if "\r" in value or "\n" in value:
@@ -201,43 +205,3 @@ def _foldable_ascii(name: str, value: str) -> bool:
     """Whether a structured field can go as it is: ASCII, each word short enough to fold."""
     longest = max(len(word) for word in value.split(" "))
     return value.isascii() and longest + len(name) + 2 <= mime.MAX_LINE_OCTETS
-
-
-def check_attachments(attachments: object, max_total_bytes: int) -> list[Attachment]:
-    """Attachments as ``Attachment`` or ``(filename, bytes_or_str, mimetype)`` within the cap."""
-    if attachments is None:
-        return []
-    if not isinstance(attachments, Sequence) or isinstance(attachments, (str, bytes)):
-        raise InvalidAttachment("attachments", "expected a list of (filename, content, mimetype)")
-    checked = [_coerce_attachment(item) for item in attachments]
-    total = sum(len(attachment.content) for attachment in checked)
-    if total > max_total_bytes:
-        raise AttachmentTooLarge(
-            "attachments", f"{total} bytes in all, over the limit of {max_total_bytes} bytes"
-        )
-    return checked
-
-
-def _coerce_attachment(item: object) -> Attachment:
-    if isinstance(item, Attachment):
-        filename, content, mimetype = item.filename, item.content, item.mimetype
-    elif isinstance(item, tuple) and len(item) == 3:
-        filename, content, mimetype = item
-    else:
-        raise InvalidAttachment(
-            "attachments", f"expected (filename, content, mimetype), got {item!r:.60}"
-        )
-    if (
-        not isinstance(filename, str)
-        or not filename.strip()
-        or "\r" in filename
-        or "\n" in filename
-    ):
-        raise InvalidAttachment("attachments", f"invalid filename {filename!r:.60}")
-    if isinstance(content, str):
-        content = content.encode("utf-8")
-    if not isinstance(content, bytes):
-        raise InvalidAttachment("attachments", f"content of {filename!r} must be bytes or str")
-    if not isinstance(mimetype, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype):
-        raise InvalidAttachment("attachments", f"invalid MIME type {mimetype!r} for {filename!r}")
-    return Attachment(filename, content, mimetype)

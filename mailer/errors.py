@@ -77,6 +77,7 @@ class ConfigurationError(MailerError):
 
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
+        self.problem = problem
         super().__init__(f"{variable}: {problem}")
 
 

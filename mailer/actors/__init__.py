@@ -12,6 +12,17 @@ from dramatiq.brokers.redis import RedisBroker
 
 from mailer import broker as mailer_broker
 from mailer import settings
+from mailer.errors import ConfigurationError
+
+
+class ConfigurationRefused(ConfigurationError, SystemExit):
+    """A setting stopped the actors from loading: still the ``ConfigurationError`` a caller
+    catches, and, where nothing catches it (``dramatiq mailer.actors``, ``periodiq``, a script),
+    an exit with one line naming the variable instead of the import's traceback."""
+
+    def __init__(self, error: ConfigurationError) -> None:
+        super().__init__(error.variable, error.problem)
+        self.code = f"mailer: {error}"
 
 
 def _load_event_modules() -> None:
@@ -20,9 +31,11 @@ def _load_event_modules() -> None:
     load_event_modules()
 
 
-# A Redis broker in every process that runs mailer; the dashboard and the CLI rely on it.
-broker = cast(RedisBroker, mailer_broker.setup(settings.current(), on_boot=_load_event_modules))
-
-from mailer.actors import digest, emails, events, notifications, schedules  # noqa: E402
+try:
+    # A Redis broker in every process that runs mailer; the dashboard and the CLI rely on it.
+    broker = cast(RedisBroker, mailer_broker.setup(settings.current(), on_boot=_load_event_modules))
+    from mailer.actors import digest, emails, events, notifications, schedules
+except ConfigurationError as err:
+    raise ConfigurationRefused(err) from None
 
 __all__ = ["broker", "digest", "emails", "events", "notifications", "schedules"]

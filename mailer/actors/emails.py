@@ -17,41 +17,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from mailer import settings
+from mailer.actors.email_types import (
+    EMAIL_TYPES,
+    EmailType,
+    lookup,
+    sensitive_keys,
+    validated_sensitive,
+)
 from mailer.backends import backend_class
 from mailer.envelope import Email
-from mailer.errors import PermanentSendError, RenderError, UnknownTemplate, ValidationError
+from mailer.errors import PermanentSendError, RenderError, ValidationError
 from mailer.masking import DEFAULT_SENSITIVE
 from mailer.message import actor_name
 from mailer.middleware.news_links import RequireUnsubscribeLinks
-from mailer.priorities import LEVELS, Priority
+from mailer.priorities import LEVELS
 from mailer.stores.rate_limiter import limits_for
 from mailer.templates import for_settings
 from mailer.worker.send import Job, sender_for
+
+__all__ = ["EMAIL_TYPES", "EmailType", "email_type", "lookup", "news_types", "sensitive_keys"]
 
 logger = logging.getLogger(__name__)
 
 # Input that cannot succeed however often it is tried: the message fails at once.
 _NEVER_RETRIED = (PermanentSendError, RenderError, ValidationError)
-
-
-@dataclass(frozen=True)
-class EmailType:
-    name: str
-    priority: Priority
-    actor: dramatiq.Actor[..., None]
-    transactional: bool
-    #: Context keys whose values an operator never sees (``mailer.masking``).
-    sensitive: tuple[str, ...] = DEFAULT_SENSITIVE
-
-
-EMAIL_TYPES: dict[str, EmailType] = {}
 
 
 def email_type(
@@ -63,10 +58,10 @@ def email_type(
     max_backoff_ms: int = 3_600_000,
     transactional: bool = False,
     sensitive: Iterable[str] = DEFAULT_SENSITIVE,
+    prerendered: bool = False,
 ) -> EmailType:
-    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template;
-    ``sensitive``: the context keys masked wherever an operator looks (log, dead letters,
-    dashboard)."""
+    """Declare the actor ``send_<name>`` that renders and sends the ``name`` template (or, if
+    ``prerendered``, what its message carries). ``sensitive``: context keys to mask."""
     level = LEVELS[priority]
 
     def send(envelope: Mapping[str, Any], context: Mapping[str, Any]) -> None:
@@ -75,6 +70,7 @@ def email_type(
         email = Email.from_json(envelope)
         email.message_id = message.message_id
         job = Job(message, name, email, context, transactional, actor.options)
+        job.prerendered = prerendered
         sender_for(settings.current()).send(job)
 
     actor = dramatiq.actor(
@@ -88,29 +84,11 @@ def email_type(
         throws=_NEVER_RETRIED,
         sends_email=True,
     )
-    keys = _sensitive(sensitive)
-    declared = EMAIL_TYPES[name] = EmailType(name, level, actor, transactional, keys)
+    keys = validated_sensitive(sensitive)
+    declared = EmailType(name, level, actor, transactional, keys)
+    if not prerendered:
+        EMAIL_TYPES[name] = declared
     return declared
-
-
-def _sensitive(keys: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(keys, str) or not all(isinstance(k, str) and k for k in keys):
-        raise ValidationError("sensitive", "must be a list of context key names")
-    return tuple(keys)
-
-
-def sensitive_keys(name: str) -> tuple[str, ...]:
-    """The context keys to mask for type ``name``; the defaults for a type not declared here."""
-    declared = EMAIL_TYPES.get(name)
-    return DEFAULT_SENSITIVE if declared is None else declared.sensitive
-
-
-def lookup(name: str) -> EmailType:
-    try:
-        return EMAIL_TYPES[name]
-    except KeyError:
-        known = ", ".join(sorted(EMAIL_TYPES))
-        raise UnknownTemplate("template", f"no email type {name!r}; known: {known}") from None
 
 
 # Sign-in flows: a user is waiting on these, so they jump every queue and retry hard.
@@ -128,9 +106,16 @@ appointment_reminder = email_type("appointment_reminder", priority="normal", tra
 admin_alert = email_type("admin_alert", priority="normal", transactional=True)
 # News: suppressed addresses are skipped, and every email carries a one-click unsubscribe.
 new_post = email_type("new_post", priority="low", max_retries=5, min_backoff_ms=60_000)
+# Email a Django app rendered itself (``mailer.integrations.django``): its password resets and
+# error reports among them, so transactional, and ahead of news. The dot keeps its name apart
+# from any template folder's.
+django_message = email_type(
+    "django.message", priority="high", min_backoff_ms=5_000, transactional=True, prerendered=True
+)
 
 
-def _declare_application_types() -> None:
+def declare_application_types() -> None:
+    """A ``normal`` type for each template folder of the app's that has no declaration."""
     for name in for_settings(settings.current()).names():
         if name not in EMAIL_TYPES:
             email_type(name)
@@ -154,6 +139,6 @@ def news_types() -> list[str]:
     return [name for name, declared in EMAIL_TYPES.items() if not declared.transactional]
 
 
-_declare_application_types()
+declare_application_types()
 _check_backends(settings.current())
 dramatiq.get_broker().add_middleware(RequireUnsubscribeLinks(news_types))

@@ -8,11 +8,11 @@ loopback interface, so no other machine can reach an open dashboard.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
 from mailer.cli.arguments import port_from_env, positive_int
+from mailer.cli.serving import serve
 from mailer.errors import ConfigurationError
 
 LOOPBACK = "127.0.0.1"
@@ -24,8 +24,6 @@ _LOOPBACK_NAMES = frozenset({LOOPBACK, "localhost", "::1"})
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    import waitress
-
     from mailer import settings
     from mailer.web.app import make_app
 
@@ -34,10 +32,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     app = make_app(settings.current(), allow_unauthenticated=args.unauthenticated_local)
     if args.unauthenticated_local:
         print(f"mailer: the dashboard is open to anyone on this machine ({host})", file=sys.stderr)
-    # INFO, so the log shows waitress's "Serving on ..." line.
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    waitress.serve(app, host=host, port=port, threads=args.threads)
-    return 0
+    return serve(app, host=host, port=port, threads=args.threads)
 
 
 def bind_address(args: argparse.Namespace) -> tuple[str, int]:

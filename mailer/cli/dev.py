@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -66,7 +67,7 @@ def run_dev(*, once: bool, out: TextIO, samples_timeout_s: float = 60.0) -> int:
             earlier = set(settings.outbox_dir.glob("*.eml"))
             sent = _send_samples(settings, out)
             files = _wait_for_outbox(settings.outbox_dir, earlier, len(sent), samples_timeout_s)
-            _report(files, len(sent), settings.outbox_dir, samples_timeout_s, out)
+            _report(files, sent, settings.outbox_dir, samples_timeout_s, out)
             if not once:
                 shown = masked_url(redis_url)
                 out.write(f"Worker running on REDIS_URL={shown}. Press Ctrl-C to stop.\n")
@@ -108,17 +109,18 @@ def _tick_every_minute(broker: dramatiq.Broker, stop: threading.Event) -> None:
                 actor.send_with_options(scheduled_at=now.isoformat())
 
 
-def _send_samples(settings: Settings, out: TextIO) -> list[str]:
+def _send_samples(settings: Settings, out: TextIO) -> dict[str, str]:
+    """Each sample's email type by its message id."""
     from mailer.api.email import send_email
     from mailer.templates import for_settings
 
     templates = for_settings(settings)
-    message_ids = []
+    types = {}
     for name in templates.names():
         context = templates.sample_context(name)
-        message_ids.append(send_email(name, to="Ann Example <ann@example.com>", context=context))
+        types[send_email(name, to="Ann Example <ann@example.com>", context=context)] = name
         out.write(f"Queued {name}.\n")
-    return message_ids
+    return types
 
 
 def _wait_for_outbox(folder: Path, earlier: set[Path], count: int, timeout_s: float) -> list[Path]:
@@ -135,12 +137,23 @@ def _wait_for_outbox(folder: Path, earlier: set[Path], count: int, timeout_s: fl
         time.sleep(0.1)
 
 
-def _report(files: list[Path], expected: int, folder: Path, timeout_s: float, out: TextIO) -> None:
+def _report(
+    files: list[Path], types: dict[str, str], folder: Path, timeout_s: float, out: TextIO
+) -> None:
+    expected = len(types)
     out.write(f"Delivered {len(files)} sample emails into {folder.resolve()}:\n")
+    width = max(map(len, types.values()), default=0)
     for path in files:
-        out.write(f"  {path}\n")
+        out.write(f"  {_type_of(path, types):{width}}  {path}\n")
     if len(files) < expected:
         out.write(f"Only {len(files)} of {expected} samples arrived within {timeout_s:g} s.\n")
+
+
+def _type_of(path: Path, types: dict[str, str]) -> str:
+    """The email type of an ``.eml`` file, by the message id its Message-ID carries."""
+    with path.open("rb") as handle:
+        message_id = BytesHeaderParser().parse(handle).get("Message-ID", "")
+    return types.get(message_id.strip("<>").partition("@")[0], "(not a sample)")
 
 
 def _wait_for_interrupt(broker: dramatiq.Broker) -> None:

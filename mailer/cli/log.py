@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -77,6 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     elif page:
         print_table([_COLUMNS, *(_row(d) for d in page)])
         print(_counted(page))
+    if not found:
+        print(f"mailer: {_nothing_matched(args)}", file=sys.stderr)
     return 0 if found else 1
 
 
@@ -94,6 +97,16 @@ def _counted(page: DeliveryPage) -> str:
     last = page.offset + len(page)
     more = ", --page for more" if last < page.total else ""
     return f"{page.offset + 1}-{last} of {page.total}{more}"
+
+
+def _nothing_matched(args: argparse.Namespace) -> str:
+    if args.message_id:
+        return f"no message {args.message_id} in the delivery log (kept for its retention days)"
+    given = [f"--{name} {getattr(args, name)}" for name in _FILTERS if getattr(args, name)]
+    return f"no email in the delivery log matches {' '.join(given) or 'the search'}"
+
+
+_FILTERS = ("to", "status", "template", "hours", "since", "until")
 
 
 def _hours_ago(hours: int) -> datetime:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from mailer.cli.arguments import port_from_env
+from mailer.cli.serving import serve
 
 
 def register(commands: Any) -> None:
@@ -17,15 +17,10 @@ def register(commands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import waitress
-
     from mailer import settings
     from mailer.web.health import app
 
     port = args.port if args.port is not None else port_from_env()
     # A misconfigured process fails here, once, not as a 500 on every request.
     settings.current()
-    # INFO, so the platform's log shows waitress's "Serving on ..." line.
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    waitress.serve(app, host=args.host, port=port, threads=4)
-    return 0
+    return serve(app, host=args.host, port=port, threads=4)

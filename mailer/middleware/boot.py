@@ -13,10 +13,18 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq.middleware import Middleware
 
+from mailer.errors import ConfigurationError
+
 
 class OnBoot(Middleware):
     def __init__(self, run: Callable[[], None]) -> None:
         self.run = run
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
-        self.run()
+        try:
+            self.run()
+        except ConfigurationError as err:
+            # Dramatiq logs an ``Exception`` from this hook and boots anyway: a worker without
+            # the app's subscribers, whose events would dead-letter. SystemExit is no
+            # ``Exception``: the process stops, with this one line, before taking a message.
+            raise SystemExit(f"mailer: {err}") from None

@@ -8,6 +8,7 @@ the one reader of ``os.environ``; ``mailer.env_values`` parses what each variabl
 
 from __future__ import annotations
 
+from mailer import addresses
 from mailer.settings.model import (
     MIN_SECRET_KEY_CHARS,
     SMTP_SECURITY_MODES,
@@ -22,6 +23,7 @@ __all__ = [
     "Settings",
     "configure",
     "current",
+    "installed",
 ]
 
 _current: Settings | None = None
@@ -32,6 +34,12 @@ def current() -> Settings:
     global _current
     if _current is None:
         _current = Settings.from_env()
+        addresses.accept_test_domains(_current.test_environment)
+    return _current
+
+
+def installed() -> Settings | None:
+    """The settings in force, if any were read or configured yet: what a test puts back."""
     return _current
 
 
@@ -39,3 +47,4 @@ def configure(settings: Settings | None) -> None:
     """Install settings built in code (tests, ``mailer dev``); ``None`` re-reads the environment."""
     global _current
     _current = settings
+    addresses.accept_test_domains(settings is not None and settings.test_environment)

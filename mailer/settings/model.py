@@ -94,6 +94,8 @@ class Settings:
     webhook_max_age_s: int = 24 * 3600
     # Deliverability: a mailbox that takes unsubscribe requests by email, beside the link.
     unsubscribe_mailto: str | None = None
+    #: An app's tests: ``*.test`` and ``localhost`` addresses are accepted (``mailer.addresses``).
+    test_environment: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +134,7 @@ class Settings:
         if self.unsubscribe_mailto is not None:
             check_mailto(self.unsubscribe_mailto)
         try:
-            parse_address(self.from_email, "MAILER_FROM")
+            parse_address(self.from_email, "MAILER_FROM", test_domains=self.test_environment)
         except ValidationError as err:
             raise ConfigurationError("MAILER_FROM", err.problem) from None
 

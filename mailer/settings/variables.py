@@ -25,6 +25,7 @@ def read_all(env: EnvValues) -> dict[str, Any]:
         **sending_once_and_signing(env),
         **webhooks(env),
         **deliverability(env),
+        **testing(env),
     }
 
 
@@ -68,7 +69,9 @@ def reliability(env: EnvValues) -> dict[str, Any]:
         failover_cooldown_s=env.number("MAILER_FAILOVER_COOLDOWN", Settings.failover_cooldown_s),
         idempotency_ttl_s=env.integer("MAILER_IDEMPOTENCY_TTL", Settings.idempotency_ttl_s, low=60),
         heartbeat_timeout_s=env.number("MAILER_HEARTBEAT_TIMEOUT", Settings.heartbeat_timeout_s),
-        admin_emails=env.addresses("MAILER_ADMIN_EMAILS"),
+        admin_emails=env.addresses(
+            "MAILER_ADMIN_EMAILS", test_domains=env.flag("MAILER_TEST_ENVIRONMENT")
+        ),
         digest_cron=env.text("MAILER_DIGEST_CRON", Settings.digest_cron),
         log_retention_s=env.integer("MAILER_LOG_RETENTION_DAYS", 30, low=1) * 24 * 3600,
         stats_interval_s=env.number("MAILER_STATS_INTERVAL", Settings.stats_interval_s),
@@ -109,6 +112,11 @@ def webhooks(env: EnvValues) -> dict[str, Any]:
             "MAILER_WEBHOOK_MAX_AGE", Settings.webhook_max_age_s, low=60, high=7 * 24 * 3600
         ),
     )
+
+
+def testing(env: EnvValues) -> dict[str, Any]:
+    """An app's test environment: the addresses set aside for tests are accepted."""
+    return dict(test_environment=env.flag("MAILER_TEST_ENVIRONMENT"))
 
 
 def _lower(value: str | None) -> str | None:

@@ -8,6 +8,8 @@
                       pages; open, with the signed per-user token the app issued
     /webhooks/ses, /webhooks/sendgrid   the providers' events, open: the provider's signature
                       is the credential (mailer.web.webhooks)
+    /notifications/...      the same user's notifications as JSON: a page, the unread count,
+                      mark one or all read (mailer.web.notification_api); the same token
     /                 charts of the last hour and week, queue depths, live workers, failing types
     /live             the overview's charts, depths and workers alone, re-fetched by the page
     /deliveries       the delivery log, searched; /deliveries/<id>: one message in full
@@ -35,7 +37,7 @@ from mailer import stores, templates
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
 from mailer.stores.dead_letters import DeadLetters
-from mailer.web import health, unsubscribe, webhooks
+from mailer.web import health, notification_api, unsubscribe, webhooks
 from mailer.web import notification_stream as notifications
 from mailer.web.auth import BasicAuth
 from mailer.web.csrf import CSRFGuard
@@ -120,6 +122,8 @@ def _public_first(settings: Settings, pages: WSGIApp) -> WSGIApp:
             return signed[notifications.STREAM_PATH](environ, start_response)
         if path in providers:
             return providers[path](environ, start_response)
+        if notification_api.handles(path):
+            return signed[notification_api.PREFIX](environ, start_response)
         return pages(environ, start_response)
 
     return route
@@ -130,10 +134,13 @@ def _signed_endpoints(settings: Settings) -> dict[str, WSGIApp]:
     the key they say so (503), and the dashboard itself still serves the operators."""
     if not settings.secret_key:
         missing = text(503, "This endpoint needs MAILER_SECRET_KEY to be set.\n")
-        return {UNSUBSCRIBE_PREFIX: missing, notifications.STREAM_PATH: missing}
+        return dict.fromkeys(
+            (UNSUBSCRIBE_PREFIX, notifications.STREAM_PATH, notification_api.PREFIX), missing
+        )
     return {
         UNSUBSCRIBE_PREFIX: unsubscribe.app_for(settings),
         notifications.STREAM_PATH: notifications.stream_app(settings),
+        notification_api.PREFIX: notification_api.api_app(settings),
     }
 
 

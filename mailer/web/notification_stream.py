@@ -58,7 +58,7 @@ def stream_app(
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        cors = _cors_headers(settings, request.header("Origin"))
+        cors = cors_headers(settings, request.header("Origin"))
         refusal = _refusal(request, cors)
         if refusal is not None:
             return refusal(environ, start_response)
@@ -153,7 +153,7 @@ def _last_event_id(request: Request) -> str | None:
         return None
 
 
-def _cors_headers(settings: Settings, origin: str | None) -> list[tuple[str, str]]:
+def cors_headers(settings: Settings, origin: str | None) -> list[tuple[str, str]]:
     """The page's origin echoed back only when allowed: another site's page gets no access."""
     vary = [("Vary", "Origin")]
     if origin is not None and origin in settings.cors_origins:

@@ -35,6 +35,7 @@ from mailer.stores.send_gate import Gate, Recipients, SendGate
 from mailer.stores.suppression import normalise
 from mailer.templates import Templates
 from mailer.templates.fingerprint import fingerprint
+from mailer.templates.rendering import derive_text
 from mailer.worker import state
 from mailer.worker.deferral import Deferred
 from mailer.worker.settle import Settle
@@ -75,6 +76,8 @@ class Job:
     actor_options: Mapping[str, Any]
     #: ``Templates.fingerprint`` of what the render used, for the log's attempt.
     template_sha: str | None = None
+    #: The message carries its subject, text and HTML already (an app's own, from Django).
+    prerendered: bool = False
 
 
 class Sender:
@@ -165,6 +168,9 @@ class Sender:
             job.context = add_unsubscribe_link(self.settings, email, job.context)
 
     def _render(self, job: Job) -> None:
+        if job.prerendered:  # sent as the app wrote it; text from the HTML if it gave none
+            job.email.text = job.email.text or derive_text(job.email.html or "")
+            return
         rendered = self.templates.render(job.template, job.context)
         job.template_sha = self.templates.fingerprint(job.template)
         job.email.subject, job.email.html, job.email.text = (

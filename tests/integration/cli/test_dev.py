@@ -29,6 +29,8 @@ from tests.support.worker import REPO_ROOT, wait_until
 pytestmark = pytest.mark.integration
 
 READY_LINE = "Press Ctrl-C to stop."
+#: A delivered sample as listed: its email type, then its file.
+LISTED = r"^  \w+ +(\S+\.eml)$"
 EMBEDDED = re.compile(r"Started an embedded Redis on redis://127\.0\.0\.1:(\d+)/0\.")
 # Variables that would steer the run away from a fresh machine's defaults.
 _NOT_ON_A_FRESH_MACHINE = ("REDIS_URL", "MAILER_OUTBOX_DIR", "MAILER_TEMPLATES_DIR")
@@ -165,6 +167,15 @@ def test_once_on_a_machine_without_redis_delivers_every_shipped_type(start_dev, 
         delivered[parsed["Subject"]] = path
     assert sorted(delivered) == sorted(subjects.values())
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(subjects)
+    # Each file listed with its type, the type the file really holds.
+    by_subject = {subject: name for name, subject in subjects.items()}
+    listed = dict(re.findall(r"^  (\w+) +(\S+\.eml)$", dev.output, flags=re.MULTILINE))
+    assert sorted(listed) == sorted(subjects)
+    for name, path in listed.items():
+        parsed = email.message_from_bytes(
+            (tmp_path / path).read_bytes(), policy=email.policy.default
+        )
+        assert by_subject[parsed["Subject"]] == name
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds child processes through /proc")
@@ -224,7 +235,7 @@ def test_a_second_run_reports_only_its_own_emails(start_dev, tmp_path):
     second = start_dev("--once")
     assert second.finish() == 0, second.output
     assert f"Delivered {len(EMAIL_TYPES)} sample emails" in second.output
-    listed = re.findall(r"^  (\S+\.eml)$", second.output, flags=re.MULTILINE)
+    listed = re.findall(LISTED, second.output, flags=re.MULTILINE)
     assert len(listed) == len(EMAIL_TYPES)
-    assert not set(listed) & set(re.findall(r"^  (\S+\.eml)$", first.output, flags=re.MULTILINE))
+    assert not set(listed) & set(re.findall(LISTED, first.output, flags=re.MULTILINE))
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2 * len(EMAIL_TYPES)

@@ -1,5 +1,5 @@
 """``mailer dashboard``: refuses to serve without an account, and serves an open one only on
-the loopback interface. waitress is replaced by a recorder: what is checked is where the
+the loopback interface. serving is replaced by a recorder: what is checked is where the
 command would listen and what it would serve."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import waitress
 
 from mailer import settings
 from mailer.cli import dashboard
@@ -29,7 +28,7 @@ def run(*argv: str) -> int:
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(waitress, "serve", lambda app, **options: calls.append(options))
+    monkeypatch.setattr(dashboard, "serve", lambda app, **options: calls.append(options) or 0)
     monkeypatch.delenv("PORT", raising=False)
     return calls
 

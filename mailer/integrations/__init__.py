@@ -1,0 +1,1 @@
+"""mailer behind other frameworks' own mail interfaces: ``mailer.integrations.django``."""
