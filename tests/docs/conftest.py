@@ -21,7 +21,6 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import join_queue
 
 from mailer import settings
-from mailer.actors import events
 from mailer.backends import memory
 from mailer.priorities import LEVELS
 from mailer.settings import Settings
@@ -65,6 +64,10 @@ def app_environment(redis_url: str) -> Iterator[Settings]:
 @pytest.fixture
 def app_subscribers() -> Iterator[None]:
     """A snippet's ``@subscribe`` handlers are forgotten after it, actors included."""
+    # Imported here, not at collection: importing the actors builds the broker, and only the
+    # suite's start has set REDIS_URL to its own Redis.
+    from mailer.actors import events
+
     saved = copy.copy(events.SUBSCRIBERS)
     events.SUBSCRIBERS.clear()
     yield
