@@ -27,12 +27,10 @@ serving one developer's machine (``mailer dashboard --unauthenticated-local``).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 
 from dramatiq_dashboard import DashboardApp
 
-from mailer import settings as mailer_settings
 from mailer import stores, templates
 from mailer.errors import ConfigurationError
 from mailer.settings import Settings
@@ -40,6 +38,7 @@ from mailer.stores.dead_letters import DeadLetters
 from mailer.web import health, notification_api, unsubscribe, webhooks
 from mailer.web import notification_stream as notifications
 from mailer.web.auth import BasicAuth
+from mailer.web.built_on_first_request import BuiltOnFirstRequest
 from mailer.web.csrf import CSRFGuard
 from mailer.web.headers import with_security_headers
 from mailer.web.http import Environ, StartResponse, WSGIApp, text
@@ -158,22 +157,5 @@ def _metrics(settings: Settings) -> WSGIApp:
     return scrape
 
 
-class _LazyApp:
-    """``make_app(settings.current())``, built on the first request rather than at import:
-    importing the module (a test, a server's preload) needs no dashboard account and builds no
-    broker, and a failed build says what is missing on each request until the environment is
-    fixed."""
-
-    def __init__(self) -> None:
-        self._app: WSGIApp | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self._app is None:
-            with self._lock:
-                if self._app is None:
-                    self._app = make_app(mailer_settings.current())
-        return self._app(environ, start_response)
-
-
-app = _LazyApp()
+#: The dashboard for ``mailer.web.app:app`` under any WSGI server, built on first request.
+app = BuiltOnFirstRequest(make_app)

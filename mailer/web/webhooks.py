@@ -17,12 +17,10 @@ SNS's own (``mailer.provider_events.sns``). SendGrid: the Event Webhook posts to
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 
 import redis
 
-from mailer import settings as mailer_settings
 from mailer.errors import ConfigurationError
 from mailer.provider_events import RefusedEvent
 from mailer.provider_events import sendgrid as sendgrid_events
@@ -30,6 +28,7 @@ from mailer.provider_events.sns import SNSVerifier
 from mailer.settings import Settings
 from mailer.stores import redis_client
 from mailer.stores.delivery_events import DeliveryEvents
+from mailer.web.built_on_first_request import BuiltOnFirstRequest
 from mailer.web.http import Environ, Request, Response, StartResponse, WSGIApp, text
 from mailer.web.sns_handling import SNSHandler
 from mailer.web.webhook_age import CLOCK_SKEW_S, check_age
@@ -133,21 +132,5 @@ def _body(request: Request) -> bytes:
     return body
 
 
-class _FromEnvironment:
-    """An endpoint on ``settings.current()``, built on its first request."""
-
-    def __init__(self, build: Callable[[Settings], WSGIApp]) -> None:
-        self._build = build
-        self._app: WSGIApp | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self._app is None:
-            with self._lock:
-                if self._app is None:
-                    self._app = self._build(mailer_settings.current())
-        return self._app(environ, start_response)
-
-
-ses = _FromEnvironment(ses_app)
-sendgrid = _FromEnvironment(sendgrid_app)
+ses = BuiltOnFirstRequest(ses_app)
+sendgrid = BuiltOnFirstRequest(sendgrid_app)
