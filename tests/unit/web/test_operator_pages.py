@@ -10,14 +10,13 @@ from datetime import datetime, timedelta, timezone
 from mailer import stores
 from mailer.actors import broker, emails
 from mailer.envelope import Email
+from mailer.masking import MASK
 from mailer.settings import Settings
 from mailer.stores.delivery_log import Attempt
 from mailer.stores.event_log import EventLog
 from mailer.stores.scripts import Batch
-from mailer.stores.sent_content import MASK, SentContents
 from mailer.stores.workers import register
-from mailer.templates import BUNDLED_DIR
-from mailer.templates.fingerprint import fingerprint
+from mailer.templates import BUNDLED_DIR, Templates
 from tests.support.dashboard_client import Client
 
 RESET = {"name": "Ann", "reset_url": "https://example.com/reset/secret-token"}
@@ -140,16 +139,39 @@ def test_the_raw_queues_carry_mailers_navigation(client: Client) -> None:
 def test_a_sent_email_is_shown_again_masked_and_says_when_its_template_changed(
     client: Client, dashboard_settings: Settings
 ) -> None:
-    contents = SentContents(stores.for_settings(dashboard_settings).client, retention_s=60)
+    log = stores.for_settings(dashboard_settings).delivery_log
     email = Email(to=["ann@example.com"], from_email="shop@example.com")
-    for message_id, print_ in (
-        ("same", fingerprint((BUNDLED_DIR,), "password_reset")),
-        ("older", "0" * 64),
+    ids = {}
+    for name, print_ in (
+        ("same", Templates((BUNDLED_DIR,)).fingerprint("password_reset")),
+        ("older", "0" * 16),
     ):
-        batch = Batch(contents.client)
-        contents.record_into(batch, message_id, "password_reset", email, RESET, fingerprint=print_)
+        message = emails.password_reset.actor.message(email.to_json(), RESET)
+        ids[name] = message.message_id
+        batch = Batch(log.client)
+        attempt = Attempt(time.time(), "sent", "console", "p1", template_sha=print_)
+        log.settled_into(
+            batch, message.message_id, "password_reset", "sent", attempt, describe=message
+        )
+        log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
         batch.execute()
-    page = client.get("/deliveries/same").body
+    page = client.get(f"/deliveries/{ids['same']}").body
     assert "has not changed since" in page and "secret-token" not in page
-    assert MASK in page and "ann@example.com" in page
-    assert "has changed since" in client.get("/deliveries/older").body
+    assert MASK in page and "ann@example.com" in page and "The email as sent" in page
+    assert "has changed since" in client.get(f"/deliveries/{ids['older']}").body
+
+
+def test_a_dead_email_shows_what_its_last_try_was_made_of(
+    client: Client, dashboard_settings: Settings
+) -> None:
+    log = stores.for_settings(dashboard_settings).delivery_log
+    email = Email(to=["ann@example.com"], from_email="")
+    message = emails.password_reset.actor.message(email.to_json(), RESET)
+    batch = Batch(log.client)
+    attempt = Attempt(time.time(), "failed", "console", error="550 no such user")
+    log.settled_into(batch, message.message_id, "password_reset", "dead", attempt, describe=message)
+    log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
+    batch.execute()
+    page = client.get(f"/deliveries/{message.message_id}").body
+    assert "The email as last tried" in page and 'id="kept-html"' in page
+    assert "secret-token" not in page and MASK in page
