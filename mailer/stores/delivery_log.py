@@ -83,14 +83,6 @@ class DeliveryLog(DeliveryCounters):
 
     # --- writing: one round trip per event ------------------------------------------------
 
-    def queued(self, message: dramatiq.Message[Any]) -> None:
-        """A dead message was requeued (by ``mailer dlq requeue`` or the dashboard): a
-        ``requeued`` step joins its attempts, ``dead``/``failed`` become ``queued``, and a
-        record that a worker has made live since keeps its status."""
-        step = Attempt(time.time(), "requeued")  # in the history, a step of its own
-        described = self._describe(message)
-        self._event(message.message_id, "queued", *described, attempt=step, only_if=_UNLESS_LIVE)
-
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
         self._event(message.message_id, "sending", *self._describe(message))
@@ -170,8 +162,10 @@ class DeliveryLog(DeliveryCounters):
         return [time.time(), created, self.retention_s, json.dumps(fields), json.dumps(indexes)]
 
     def requeued(self, message: dramatiq.Message[Any]) -> None:
-        """``queued`` again from the dead letters, with the requeue as an attempt of its own,
-        so the message's history reads failed, requeued, then what came of it."""
+        """``queued`` again from the dead letters (by ``mailer dlq requeue`` or the
+        dashboard), with the requeue as an attempt of its own, so the message's history reads
+        failed, requeued, then what came of it; a record that a worker has made live since
+        keeps its status."""
         attempt = Attempt(time.time(), "requeued")
         described = self._describe(message)
         self._event(message.message_id, "queued", *described, attempt=attempt, only_if=_UNLESS_LIVE)

@@ -110,7 +110,7 @@ def test_a_late_queued_record_never_replaces_a_live_status(stub_broker, log):
     log.settled(message_id, "welcome", "dead", Attempt(time.time(), "failed", "memory"))
     log.queued_all([message])  # even later: a dead email is not made queued again
     assert log.get(message_id).status == "dead"
-    log.queued(message)  # requeued from the dead letters
+    log.requeued(message)  # requeued from the dead letters
     assert log.get(message_id).status == "queued"
 
 
