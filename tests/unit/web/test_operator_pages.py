@@ -136,42 +136,37 @@ def test_the_raw_queues_carry_mailers_navigation(client: Client) -> None:
     assert '<a href="/queues"' in client.get("/").body
 
 
+def _tried(settings: Settings, status: str, attempt: Attempt) -> str:
+    """A password reset logged as a worker's try ends: its record and its kept content."""
+    log = stores.for_settings(settings).delivery_log
+    email = Email(to=["ann@example.com"], from_email="shop@example.com")
+    message = emails.password_reset.actor.message(email.to_json(), RESET)
+    batch = Batch(log.client)
+    log.settled_into(batch, message.message_id, "password_reset", status, attempt, describe=message)
+    log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
+    batch.execute()
+    return message.message_id
+
+
 def test_a_sent_email_is_shown_again_masked_and_says_when_its_template_changed(
     client: Client, dashboard_settings: Settings
 ) -> None:
-    log = stores.for_settings(dashboard_settings).delivery_log
-    email = Email(to=["ann@example.com"], from_email="shop@example.com")
-    ids = {}
-    for name, print_ in (
-        ("same", Templates((BUNDLED_DIR,)).fingerprint("password_reset")),
-        ("older", "0" * 16),
-    ):
-        message = emails.password_reset.actor.message(email.to_json(), RESET)
-        ids[name] = message.message_id
-        batch = Batch(log.client)
-        attempt = Attempt(time.time(), "sent", "console", "p1", template_sha=print_)
-        log.settled_into(
-            batch, message.message_id, "password_reset", "sent", attempt, describe=message
-        )
-        log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
-        batch.execute()
-    page = client.get(f"/deliveries/{ids['same']}").body
+    now = Templates((BUNDLED_DIR,)).fingerprint("password_reset")
+    same, older = (
+        _tried(dashboard_settings, "sent", Attempt(time.time(), "sent", template_sha=sha))
+        for sha in (now, "0" * 16)
+    )
+    page = client.get(f"/deliveries/{same}").body
     assert "has not changed since" in page and "secret-token" not in page
     assert MASK in page and "ann@example.com" in page and "The email as sent" in page
-    assert "has changed since" in client.get(f"/deliveries/{ids['older']}").body
+    assert "has changed since" in client.get(f"/deliveries/{older}").body
 
 
 def test_a_dead_email_shows_what_its_last_try_was_made_of(
     client: Client, dashboard_settings: Settings
 ) -> None:
-    log = stores.for_settings(dashboard_settings).delivery_log
-    email = Email(to=["ann@example.com"], from_email="")
-    message = emails.password_reset.actor.message(email.to_json(), RESET)
-    batch = Batch(log.client)
     attempt = Attempt(time.time(), "failed", "console", error="550 no such user")
-    log.settled_into(batch, message.message_id, "password_reset", "dead", attempt, describe=message)
-    log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
-    batch.execute()
-    page = client.get(f"/deliveries/{message.message_id}").body
+    message_id = _tried(dashboard_settings, "dead", attempt)
+    page = client.get(f"/deliveries/{message_id}").body
     assert "The email as last tried" in page and 'id="kept-html"' in page
     assert "secret-token" not in page and MASK in page
