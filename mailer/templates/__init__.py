@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-from jinja2 import Environment, StrictUndefined, meta, nodes
+from jinja2 import Environment, StrictUndefined, nodes
 from jinja2.exceptions import TemplateError
 
 from mailer.errors import MissingContext, RenderError, UnknownTemplate
 from mailer.settings import Settings
 from mailer.templates.fingerprint import fingerprint
-from mailer.templates.loader import BUNDLED_DIR, NAME, OWN_FILES, TypeLoader, valid_name
+from mailer.templates.loader import BUNDLED_DIR, NAME, TypeLoader, valid_name
 from mailer.templates.rendering import Rendered, derive_text, format_datetime, map_errors
 from mailer.templates.variables import placeholder, variables_needed
 
@@ -138,22 +138,8 @@ class Templates:
         """The type's own files and, recursively, all they extend, include or import. A file
         Jinja cannot load or parse is left out: the template's defect, not the caller's, which
         ``render`` reports where it runs (the worker dead-letters it)."""
-        owner = self._owner(name)
-        pending = [f"{name}/{file}" for file in OWN_FILES if (owner / name / file).is_file()]
-        seen: set[str] = set()
-        asts: list[nodes.Template] = []
-        while pending:
-            current = pending.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            try:
-                source, filename, _ = self._loader.get_source(self._html, current)
-                asts.append(self._html.parse(source, current, filename))
-            except TemplateError:
-                continue
-            pending.extend(ref for ref in meta.find_referenced_templates(asts[-1]) if ref)
-        return asts
+        self._owner(name)  # an unknown type is the caller's mistake: say so
+        return [ast for *_, ast in self._loader.files(self._html, name)]
 
 
 _instances: dict[tuple[Path, ...], Templates] = {}

@@ -12,9 +12,9 @@ import hashlib
 import threading
 from pathlib import Path
 
-from jinja2 import Environment, TemplateError, meta
+from jinja2 import Environment
 
-from mailer.templates.loader import OWN_FILES, TypeLoader
+from mailer.templates.loader import TypeLoader
 
 _cache: dict[tuple[tuple[Path, ...], str], tuple[dict[str, int], str]] = {}
 _lock = threading.Lock()
@@ -35,22 +35,10 @@ def fingerprint(directories: tuple[Path, ...], name: str) -> str:
 
 def _compute(directories: tuple[Path, ...], name: str) -> tuple[dict[str, int], str]:
     loader = TypeLoader(directories)
-    environment = Environment(loader=loader)
-    pending, seen, files = [f"{name}/{file}" for file in OWN_FILES], set(), {}
-    sha = hashlib.sha256()
-    while pending:
-        template = pending.pop()
-        if template in seen:
-            continue
-        seen.add(template)
-        try:
-            source, filename, _ = loader.get_source(environment, template)
-            references = meta.find_referenced_templates(environment.parse(source))
-        except TemplateError:
-            continue  # a missing optional body.txt, or a file the render will report
+    files, sha = {}, hashlib.sha256()
+    for template, source, filename, _ in loader.files(Environment(loader=loader), name):
         files[filename] = Path(filename).stat().st_mtime_ns
         sha.update(f"{template}\0{source}\0".encode())
-        pending.extend(sorted((ref for ref in references if ref), reverse=True))
     return files, sha.hexdigest()[:16]
 
 
