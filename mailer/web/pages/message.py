@@ -84,15 +84,15 @@ def _held(services: Services, stored: Stored) -> Shown:
     message = stored.message
     template, context = template_of(message), context_of(message)
     envelope = {k: v for k, v in envelope_of(message).items() if k != "attachments"}
-    masked = mask_sensitive(context, sensitive_keys(template))
     if not context and not services.templates.exists(template):
-        why = "the message carries no template context"
-        return Shown(template, envelope, masked, Preview(None, why))
+        return Shown(
+            template, envelope, {}, Preview(None, "the message carries no template context")
+        )
     try:
-        shown = render_masked(template, masked, envelope, templates=services.templates)
+        return _shown(render_masked(template, context, envelope, templates=services.templates))
     except MailerError as err:
+        masked = mask_sensitive(context, sensitive_keys(template))
         return Shown(template, envelope, masked, Preview(None, str(err)))
-    return _shown(shown)
 
 
 def _shown(shown: Rerendered, *, changed_since: bool | None = None) -> Shown:
