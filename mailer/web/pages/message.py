@@ -68,6 +68,8 @@ def _kept(services: Services, delivery: Delivery) -> Shown:
     # Imported here: the actors are declared by ``make_app``, not by importing the pages.
     from mailer.api.rerender import rerender
 
+    if not services.templates.exists(delivery.template):
+        return Shown(delivery.template, delivery.envelope, delivery.context, _no_template())
     try:
         shown = rerender(delivery, templates=services.templates)
     except MailerError as err:
@@ -84,15 +86,19 @@ def _held(services: Services, stored: Stored) -> Shown:
     message = stored.message
     template, context = template_of(message), context_of(message)
     envelope = {k: v for k, v in envelope_of(message).items() if k != "attachments"}
-    if not context and not services.templates.exists(template):
-        return Shown(
-            template, envelope, {}, Preview(None, "the message carries no template context")
-        )
+    masked = mask_sensitive(context, sensitive_keys(template))
+    if not services.templates.exists(template):
+        return Shown(template, envelope, masked, _no_template())
     try:
-        return _shown(render_masked(template, context, envelope, templates=services.templates))
+        return _shown(render_masked(template, masked, envelope, templates=services.templates))
     except MailerError as err:
-        masked = mask_sensitive(context, sensitive_keys(template))
         return Shown(template, envelope, masked, Preview(None, str(err)))
+
+
+def _no_template() -> Preview:
+    """Why an email has no rendering: the app sent it rendered (Django's email backend), or
+    its type has been removed since."""
+    return Preview(None, "there is no email type of this name to render it from")
 
 
 def _shown(shown: Rerendered, *, changed_since: bool | None = None) -> Shown:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from mailer import stores
 from mailer.actors import broker, emails
+from mailer.api.rendered import rendered_message
 from mailer.envelope import Email
 from mailer.masking import MASK
 from mailer.settings import Settings
@@ -136,11 +138,12 @@ def test_the_raw_queues_carry_mailers_navigation(client: Client) -> None:
     assert '<a href="/queues"' in client.get("/").body
 
 
-def _tried(settings: Settings, status: str, attempt: Attempt) -> str:
-    """A password reset logged as a worker's try ends: its record and its kept content."""
+def _tried(settings: Settings, status: str, attempt: Attempt, message: Any = None) -> str:
+    """A password reset (or ``message``) logged as a worker's try ends: its record and its
+    kept content."""
     log = stores.for_settings(settings).delivery_log
     email = Email(to=["ann@example.com"], from_email="shop@example.com")
-    message = emails.password_reset.actor.message(email.to_json(), RESET)
+    message = message or emails.password_reset.actor.message(email.to_json(), RESET)
     batch = Batch(log.client)
     log.settled_into(batch, message.message_id, "password_reset", status, attempt, describe=message)
     log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
@@ -170,3 +173,13 @@ def test_a_dead_email_shows_what_its_last_try_was_made_of(
     page = client.get(f"/deliveries/{message_id}").body
     assert "The email as last tried" in page and 'id="kept-html"' in page
     assert "secret-token" not in page and MASK in page
+
+
+def test_an_email_the_app_rendered_says_why_it_is_not_rendered_again(
+    client: Client, dashboard_settings: Settings
+) -> None:
+    email = Email(to=["ann@example.com"], from_email="", subject="Hi", text="Hello")
+    sent = Attempt(time.time(), "sent", "memory", "p1")
+    message_id = _tried(dashboard_settings, "sent", sent, rendered_message(email))
+    page = client.get(f"/deliveries/{message_id}").body
+    assert "The email as sent" in page and "no email type of this name" in page
