@@ -70,7 +70,7 @@ def email_type(
         email = Email.from_json(envelope)
         email.message_id = message.message_id
         job = Job(message, name, email, context, transactional, actor.options)
-        job.prerendered = prerendered
+        job.prerendered, job.sensitive = prerendered, keys
         sender_for(settings.current()).send(job)
 
     actor = dramatiq.actor(

@@ -42,23 +42,34 @@ def show(
 
 
 def _details(letter: DeadLetter) -> dict[str, Any]:
-    """What would be sent: the envelope as it will go out (the sender
+    """What would be sent: the content the delivery log keeps of the last try (or, if no
+    worker tried it, the dead letter's own), its envelope as it will go out (the sender
     resolved, the parts the worker fills left out), the context and the email rendered, the
     type's sensitive values masked in both."""
     from mailer import settings
-    from mailer.api.rerender import render_masked
+    from mailer.api.log import delivery_status
+    from mailer.api.rerender import render_masked, rerender
     from mailer.errors import MailerError
     from mailer.message import context_of, envelope_of
 
+    kept = delivery_status(letter.message_id)
+    if kept is not None and kept.envelope:
+        envelope = kept.envelope
+    else:  # dead before a worker tried it: the letter is all there is
+        kept, envelope = None, envelope_of(letter.message)
+        envelope = {**envelope, "attachments": _attachments(envelope.get("attachments", []))}
     envelope = {
         name: value
-        for name, value in envelope_of(letter.message).items()
+        for name, value in envelope.items()
         if name not in ("subject", "text", "html") and value not in ("", [], {}, None)
     }
     envelope["from_email"] = envelope.get("from_email") or settings.current().from_email
-    envelope["attachments"] = _attachments(envelope.get("attachments", []))
     try:
-        shown = render_masked(letter.template, context_of(letter.message), envelope)
+        shown = (
+            rerender(kept)
+            if kept
+            else render_masked(letter.template, context_of(letter.message), envelope)
+        )
     except MailerError as err:  # the template is gone or broken: say so, show the rest
         return {"envelope": envelope, "rendered": f"cannot render: {err}"}
     rendered = {"subject": shown.subject, "text": shown.text, "html": shown.html}
@@ -66,10 +77,11 @@ def _details(letter: DeadLetter) -> dict[str, Any]:
 
 
 def _attachments(attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each attachment's name, type and size in bytes, without its content."""
+    """Each attachment's name, type and size in bytes, without its content, as the delivery
+    log keeps them."""
     return [
         {key: item.get(key) for key in ("filename", "mimetype")}
-        | {"bytes": len(base64.b64decode(item.get("content", "")))}
+        | {"size": len(base64.b64decode(item.get("content", "")))}
         for item in attachments
     ]
 

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import dramatiq
 import redis
 
 from mailer.addresses import addr_spec
-from mailer.message import context_of, envelope_of, recipients_of, template_of
+from mailer.envelope import Email
+from mailer.message import recipients_of, template_of
 from mailer.provider_events import PROVIDER_STATUSES
 from mailer.stores.delivery_counters import LATENCY_BUCKETS_S, DeliveryCounters
 from mailer.stores.delivery_events import index_provider_id
-from mailer.stores.delivery_records import attempt_json, kept_envelope
+from mailer.stores.delivery_records import attempt_json, packed_content
 from mailer.stores.delivery_search import Attempt, Delivery
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
@@ -73,8 +74,6 @@ class DeliveryLog(DeliveryCounters):
         """Its creation time, the fields that describe it, and the indexes that find it."""
         to, template = recipients_of(message), template_of(message)
         fields = {"template": template, "to": json.dumps(to), "queue_name": message.queue_name}
-        fields.update(envelope=json.dumps(kept_envelope(envelope_of(message))))
-        fields.update(context=json.dumps(context_of(message)))
         addresses = [addr_spec(a).lower() for a in to]
         indexes = [self.index_key("to", a) for a in addresses]
         domains = dict.fromkeys(a.rpartition("@")[2] for a in addresses)
@@ -83,14 +82,6 @@ class DeliveryLog(DeliveryCounters):
         return message.message_timestamp / 1000, fields, indexes
 
     # --- writing: one round trip per event ------------------------------------------------
-
-    def queued(self, message: dramatiq.Message[Any]) -> None:
-        """A dead message was requeued (by ``mailer dlq requeue`` or the dashboard): a
-        ``requeued`` step joins its attempts, ``dead``/``failed`` become ``queued``, and a
-        record that a worker has made live since keeps its status."""
-        step = Attempt(time.time(), "requeued")  # in the history, a step of its own
-        described = self._describe(message)
-        self._event(message.message_id, "queued", *described, attempt=step, only_if=_UNLESS_LIVE)
 
     def sending(self, message: dramatiq.Message[Any]) -> None:
         """A worker took it; describing it again heals a record whose enqueue went unlogged."""
@@ -132,6 +123,19 @@ class DeliveryLog(DeliveryCounters):
             latency_s=attempt.duration_s if status == "sent" else None,
         )
 
+    def content_into(
+        self,
+        batch: Batch,
+        message_id: str,
+        email: Email,
+        context: Mapping[str, Any],
+        sensitive: Iterable[str],
+    ) -> None:
+        """What the email was made of, ``sensitive`` context values masked before they are
+        written (``mailer.stores.delivery_records``), replacing an earlier try's."""
+        content = packed_content(email, context, sensitive)
+        batch.pipe.set(self.content_key(message_id), content, ex=self.retention_s)
+
     def throttled_into(
         self, batch: Batch, message: dramatiq.Message[Any], delay_ms: int, backend: str | None
     ) -> None:
@@ -158,8 +162,10 @@ class DeliveryLog(DeliveryCounters):
         return [time.time(), created, self.retention_s, json.dumps(fields), json.dumps(indexes)]
 
     def requeued(self, message: dramatiq.Message[Any]) -> None:
-        """``queued`` again from the dead letters, with the requeue as an attempt of its own,
-        so the message's history reads failed, requeued, then what came of it."""
+        """``queued`` again from the dead letters (by ``mailer dlq requeue`` or the
+        dashboard), with the requeue as an attempt of its own, so the message's history reads
+        failed, requeued, then what came of it; a record that a worker has made live since
+        keeps its status."""
         attempt = Attempt(time.time(), "requeued")
         described = self._describe(message)
         self._event(message.message_id, "queued", *described, attempt=attempt, only_if=_UNLESS_LIVE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -52,8 +53,8 @@ class Delivery:
     provider_id: str | None = None
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    #: As sent: the envelope (``Email.to_json()``, attachments by name and size only) and
-    #: the template context, sensitive values included; mask them for display.
+    #: As the worker last tried it (``mailer.stores.delivery_records``): the envelope
+    #: (attachments by name, type and size) and the context, its sensitive values masked.
     envelope: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
 
@@ -115,6 +116,10 @@ class DeliverySearch:
     def record_key(self, message_id: str) -> str:
         return namespaced(self.prefix, "log", "message", message_id)
 
+    def content_key(self, message_id: str) -> str:
+        """Beside the record, so it is found and expires with it."""
+        return self.record_key(message_id) + ":content"
+
     def index_key(self, *parts: str) -> str:
         return namespaced(self.index_prefix, *parts)
 
@@ -128,13 +133,7 @@ class DeliverySearch:
     # --- reading --------------------------------------------------------------------------
 
     def get(self, message_id: str) -> Delivery | None:
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.record_key(message_id))
-            pipe.lrange(self.record_key(message_id) + ":attempts", 0, -1)
-            raw, attempts = pipe.execute()
-        if not raw:
-            return None
-        return _delivery(message_id, raw, attempts)
+        return self.get_many([message_id])[0]
 
     def search(self, *, limit: int = 50, **criteria: Any) -> list[Delivery]:
         """The first ``limit`` matches, newest first; ``criteria`` as ``Criteria.matching``
@@ -189,11 +188,12 @@ class DeliverySearch:
             for message_id in message_ids:
                 pipe.hgetall(self.record_key(message_id))
                 pipe.lrange(self.record_key(message_id) + ":attempts", 0, -1)
+                pipe.get(self.content_key(message_id))
             replies = pipe.execute()
-        pairs = zip(replies[::2], replies[1::2], strict=True)
+        found = zip(replies[::3], replies[1::3], replies[2::3], strict=True)
         return [
-            _delivery(message_id, raw, attempts) if raw else None
-            for message_id, (raw, attempts) in zip(message_ids, pairs, strict=True)
+            _delivery(message_id, raw, attempts, content) if raw else None
+            for message_id, (raw, attempts, content) in zip(message_ids, found, strict=True)
         ]
 
     def hourly_totals(self, hours: int = 24) -> list[tuple[int, dict[str, int]]]:
@@ -214,8 +214,11 @@ def _digest(sources: list[str], address: str) -> str:
     return hashlib.sha1(json.dumps([sources, address]).encode()).hexdigest()[:20]
 
 
-def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -> Delivery:
+def _delivery(
+    message_id: str, raw: dict[bytes, bytes], attempts: list[bytes], content: bytes | None
+) -> Delivery:
     text = {bytes(k).decode(): bytes(v).decode() for k, v in raw.items()}
+    kept = json.loads(zlib.decompress(content)) if content else {}
     return Delivery(
         message_id=message_id,
         template=text.get("template", ""),
@@ -229,6 +232,6 @@ def _delivery(message_id: str, raw: dict[bytes, bytes], attempts: list[bytes]) -
         provider_id=text.get("provider_id") or None,
         error=text.get("error") or None,
         attempts=[Attempt(**json.loads(a)) for a in attempts],
-        envelope=json.loads(text.get("envelope", "{}")),
-        context=json.loads(text.get("context", "{}")),
+        envelope=kept.get("envelope", {}),
+        context=kept.get("context", {}),
     )

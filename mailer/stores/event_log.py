@@ -20,8 +20,8 @@ from typing import Any
 
 import redis
 
+from mailer.masking import mask_sensitive
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
-from mailer.stores.sent_content import mask_sensitive
 
 #: How many events the list keeps, and for how long an event's record lasts.
 KEEP = 1_000

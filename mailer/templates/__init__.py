@@ -12,20 +12,19 @@ HTML with its CSS inlined, and text from ``body.txt`` or derived from the render
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import css_inline
-from jinja2 import Environment, StrictUndefined, meta, nodes
+from jinja2 import Environment, StrictUndefined, nodes
 from jinja2.exceptions import TemplateError
 
 from mailer.errors import MissingContext, RenderError, UnknownTemplate
 from mailer.settings import Settings
-from mailer.templates.loader import BUNDLED_DIR, NAME, OWN_FILES, TypeLoader, valid_name
+from mailer.templates.fingerprint import fingerprint
+from mailer.templates.loader import BUNDLED_DIR, NAME, TypeLoader, valid_name
 from mailer.templates.rendering import Rendered, derive_text, format_datetime, map_errors
 from mailer.templates.variables import placeholder, variables_needed
 
@@ -52,8 +51,6 @@ class Templates:
         # inlines once.
         self._inline = functools.lru_cache(maxsize=256)(inliner.inline)
         self._required: dict[str, frozenset[str]] = {}
-        self._files: dict[str, list[str]] = {}
-        self._fingerprints: dict[str, tuple[tuple[int, ...], str]] = {}
 
     def names(self) -> list[str]:
         """Every email type in any folder, sorted."""
@@ -133,68 +130,16 @@ class Templates:
 
     def fingerprint(self, name: str) -> str:
         """A digest of the sources type ``name`` renders from (its own files and every file
-        they extend, include or import), to tell later whether the template changed since.
-        Cached while no file's modification time changes: a few ``stat`` calls a send."""
-        files = self._files.get(name)
-        stamp = files and tuple(_mtime_ns(path) for path in files)
-        cached = self._fingerprints.get(name)
-        if files is None or cached is None or cached[0] != stamp:
-            sources = self._sources(name)
-            self._files[name] = files = [path for path, _ in sources]
-            digest = hashlib.sha256()
-            for _, source in sources:
-                digest.update(hashlib.sha256(source.encode()).digest())
-            cached = self._fingerprints[name] = (
-                tuple(_mtime_ns(path) for path in files),
-                digest.hexdigest()[:16],
-            )
-        return cached[1]
-
-    def _sources(self, name: str) -> list[tuple[str, str]]:
-        """``(filename, source)`` of every file the type renders from, in a stable order."""
-        owner = self._owner(valid_name(name))
-        pending = [f"{name}/{file}" for file in OWN_FILES if (owner / name / file).is_file()]
-        found: dict[str, tuple[str, str]] = {}
-        while pending:
-            current = pending.pop()
-            if current in found:
-                continue
-            try:
-                source, filename, _ = self._loader.get_source(self._html, current)
-                refs = meta.find_referenced_templates(self._html.parse(source))
-            except TemplateError:
-                continue
-            found[current] = (filename, source)
-            pending.extend(ref for ref in refs if ref)
-        return [found[key] for key in sorted(found)]
+        they extend, include or import), to tell later whether the template changed since
+        (``mailer.templates.fingerprint``)."""
+        return fingerprint(self.directories, valid_name(name))
 
     def _parse_all(self, name: str) -> list[nodes.Template]:
         """The type's own files and, recursively, all they extend, include or import. A file
         Jinja cannot load or parse is left out: the template's defect, not the caller's, which
         ``render`` reports where it runs (the worker dead-letters it)."""
-        owner = self._owner(name)
-        pending = [f"{name}/{file}" for file in OWN_FILES if (owner / name / file).is_file()]
-        seen: set[str] = set()
-        asts: list[nodes.Template] = []
-        while pending:
-            current = pending.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            try:
-                source, filename, _ = self._loader.get_source(self._html, current)
-                asts.append(self._html.parse(source, current, filename))
-            except TemplateError:
-                continue
-            pending.extend(ref for ref in meta.find_referenced_templates(asts[-1]) if ref)
-        return asts
-
-
-def _mtime_ns(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
+        self._owner(name)  # an unknown type is the caller's mistake: say so
+        return [ast for *_, ast in self._loader.files(self._html, name)]
 
 
 _instances: dict[tuple[Path, ...], Templates] = {}

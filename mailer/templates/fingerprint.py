@@ -1,8 +1,9 @@
 """A fingerprint of an email type's template files, to tell whether it changed since a send.
 
 The fingerprint hashes the sources of the type's own files and of every file they extend,
-include or import, found by following Jinja's references. The worker takes one per send; it is
-computed again only when one of those files' modification time has changed.
+include or import, found by following Jinja's references. The worker takes one per render
+(``Templates.fingerprint``, kept with the attempt in the delivery log); it is computed again only
+when one of those files' modification time has changed, so a send pays a few ``stat`` calls.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import hashlib
 import threading
 from pathlib import Path
 
-from jinja2 import Environment, TemplateError, meta
+from jinja2 import Environment
 
-from mailer.templates.loader import OWN_FILES, TypeLoader
+from mailer.templates.loader import TypeLoader
 
 _cache: dict[tuple[tuple[Path, ...], str], tuple[dict[str, int], str]] = {}
 _lock = threading.Lock()
 
 
 def fingerprint(directories: tuple[Path, ...], name: str) -> str:
-    """A hex digest of the files type ``name`` renders from, in ``directories``' order."""
+    """A digest of the files type ``name`` renders from, in ``directories``' order: 16 hex
+    digits, enough to tell a change and short enough to keep with every attempt."""
     with _lock:
         cached = _cache.get((directories, name))
     if cached is not None and _mtimes(cached[0]) == cached[0]:
@@ -33,23 +35,11 @@ def fingerprint(directories: tuple[Path, ...], name: str) -> str:
 
 def _compute(directories: tuple[Path, ...], name: str) -> tuple[dict[str, int], str]:
     loader = TypeLoader(directories)
-    environment = Environment(loader=loader)
-    pending, seen, files = [f"{name}/{file}" for file in OWN_FILES], set(), {}
-    sha = hashlib.sha256()
-    while pending:
-        template = pending.pop()
-        if template in seen:
-            continue
-        seen.add(template)
-        try:
-            source, filename, _ = loader.get_source(environment, template)
-            references = meta.find_referenced_templates(environment.parse(source))
-        except TemplateError:
-            continue  # a missing optional body.txt, or a file the render will report
+    files, sha = {}, hashlib.sha256()
+    for template, source, filename, _ in loader.files(Environment(loader=loader), name):
         files[filename] = Path(filename).stat().st_mtime_ns
         sha.update(f"{template}\0{source}\0".encode())
-        pending.extend(sorted((ref for ref in references if ref), reverse=True))
-    return files, sha.hexdigest()
+    return files, sha.hexdigest()[:16]
 
 
 def _mtimes(files: dict[str, int]) -> dict[str, int]:

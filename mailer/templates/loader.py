@@ -8,10 +8,10 @@ bundled type or adds one by shipping a folder; shared files (``base.html``) reso
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, TemplateError, meta, nodes
 
 from mailer.errors import InvalidTemplateName
 
@@ -51,6 +51,28 @@ class TypeLoader(FileSystemLoader):
         if owner is None:
             return super().get_source(environment, template)
         return FileSystemLoader(owner).get_source(environment, template)
+
+    def files(
+        self, environment: Environment, name: str
+    ) -> Iterator[tuple[str, str, str, nodes.Template]]:
+        """Each file type ``name`` renders from, once, as ``(template, source, filename,
+        AST)``: its own files, then every file they extend, include or import, in a stable
+        order. A file Jinja cannot load or parse (a missing optional ``body.txt``, a syntax
+        error the render will report) is left out."""
+        pending, seen = [f"{name}/{file}" for file in OWN_FILES], set()
+        while pending:
+            template = pending.pop()
+            if template in seen:
+                continue
+            seen.add(template)
+            try:
+                source, filename, _ = self.get_source(environment, template)
+                ast = environment.parse(source, template, filename)
+            except TemplateError:
+                continue
+            yield template, source, filename, ast
+            references = meta.find_referenced_templates(ast)
+            pending.extend(sorted((ref for ref in references if ref), reverse=True))
 
 
 def valid_name(name: object) -> str:

@@ -27,6 +27,7 @@ from dramatiq.middleware import SkipMessage
 from mailer import stores, templates
 from mailer.envelope import Email
 from mailer.errors import MailerError, Throttled
+from mailer.masking import DEFAULT_SENSITIVE
 from mailer.settings import Settings
 from mailer.stores import Stores
 from mailer.stores.receipts import Receipt
@@ -34,7 +35,6 @@ from mailer.stores.scripts import preload
 from mailer.stores.send_gate import Gate, Recipients, SendGate
 from mailer.stores.suppression import normalise
 from mailer.templates import Templates
-from mailer.templates.fingerprint import fingerprint
 from mailer.templates.rendering import derive_text
 from mailer.worker import state
 from mailer.worker.deferral import Deferred
@@ -78,6 +78,8 @@ class Job:
     template_sha: str | None = None
     #: The message carries its subject, text and HTML already (an app's own, from Django).
     prerendered: bool = False
+    #: Context keys masked in what the log keeps (``email_type(..., sensitive=...)``).
+    sensitive: tuple[str, ...] = DEFAULT_SENSITIVE
 
 
 class Sender:
@@ -94,7 +96,7 @@ class Sender:
             stores.rate_limiter,
             stores.delivery_log,
         )
-        self.settle = Settle(stores, functools.partial(fingerprint, templates.directories))
+        self.settle = Settle(stores)
         with contextlib.suppress(redis.RedisError):  # down now: each script loads on first use
             preload(stores.client)
 

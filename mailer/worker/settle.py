@@ -3,9 +3,9 @@
 Sent: the receipt (which also lets the claim go), the rate-limit slot's release, the delivery
 log's ``sent`` with its counters, and the failover circuit's success. Failed: the claim and
 slot released, the log's ``retrying`` or ``dead``, the failure log, the circuit's count, and
-the bounced addresses suppressed. An ``UnknownOutcome`` is logged as an ``unknown`` attempt,
-keeps the message to its backend and leaves the circuit alone. Each store adds its part to the
-one ``Batch``.
+the bounced addresses suppressed. Either way the log keeps the email's masked content. An
+``UnknownOutcome`` is logged as an ``unknown`` attempt, keeps the message to its backend and
+leaves the circuit alone. Each store adds its part to the one ``Batch``.
 
 An outcome that cannot be written because Redis is down is written once Redis is back: the
 thread waits, as Dramatiq's own ack would. A sent email whose receipt was never written
@@ -36,7 +36,6 @@ from mailer.stores.rate_limiter import ALL, Decision
 from mailer.stores.receipts import Receipt
 from mailer.stores.scripts import Batch
 from mailer.stores.send_gate import Gate
-from mailer.stores.sent_content import SentContents
 from mailer.worker import state
 from mailer.worker.retry_policy import is_final, retries_after
 
@@ -51,13 +50,8 @@ MAX_WRITE_BACKOFF_S = 2.0
 
 
 class Settle:
-    def __init__(self, stores: Stores, fingerprint: Callable[[str], str] | None = None) -> None:
-        """``fingerprint(type)``: of the type's template files, kept with a sent email's
-        content so the dashboard can tell when it re-renders from a template changed since."""
+    def __init__(self, stores: Stores) -> None:
         self.stores = stores
-        self.fingerprint = fingerprint
-        log = stores.delivery_log
-        self.contents = SentContents(log.client, retention_s=log.retention_s, prefix=log.prefix)
 
     def buckets(self, gate: Gate) -> tuple[str, ...]:
         return (ALL, gate.backend)
@@ -106,6 +100,7 @@ class Settle:
             )
             status = "dead" if final else "retrying"
             self._log(batch, job, status, attempt, described=gate.verdict == "go")
+            self._keep_content(batch, job)
             retries = retries_after(job.message, job.actor_options, error)
             failure = Failure(
                 job.message.message_id,
@@ -184,17 +179,11 @@ class Settle:
         )
 
     def _keep_content(self, batch: Batch, job: Job) -> None:
-        """What went out, for the dashboard to show again (``mailer.stores.sent_content``)."""
-        if self.fingerprint is None:
-            return
-        self.contents.record_into(
-            batch,
-            job.message.message_id,
-            job.template,
-            job.email,
-            job.context,
-            fingerprint=self.fingerprint(job.template),
-        )
+        """What was tried, masked, for ``mailer log``, ``mailer dlq show`` and the dashboard
+        to show again (``mailer.stores.delivery_records``); the attempt keeps the template's
+        fingerprint."""
+        log = self.stores.delivery_log
+        log.content_into(batch, job.message.message_id, job.email, job.context, job.sensitive)
 
     def _report(self, batch: Batch, job: Job, gate: Gate, error: MailerError) -> None:
         """Tell the circuit, and suppress what the provider refused for good.

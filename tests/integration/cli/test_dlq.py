@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 
 import pytest
 import redis
@@ -179,3 +180,9 @@ def test_show_masks_a_sensitive_value_in_the_context_and_the_render(smtp_sink, w
         assert "s3cret" not in printed and "[masked]" in printed
     assert "s3cret" not in ok("log", message_id) + ok("log", message_id, "--json")
     assert "[masked]" in ok("log", message_id)
+    # What the log keeps in Redis was masked before it was written.
+    client = redis.Redis.from_url(redis_url)
+    kept = client.get(f"mailer:log:message:{message_id}:content")
+    assert kept is not None and b"s3cret" not in zlib.decompress(kept)
+    record = client.hgetall(f"mailer:log:message:{message_id}")
+    assert record and not any(b"s3cret" in value for value in record.values())

@@ -82,7 +82,7 @@ def test_find_a_dead_email_and_requeue_it_once_the_cause_is_fixed(
     assert len(smtp_sink.messages) == 1
     assert smtp_sink.attempts == 2  # refused once, then accepted once
     assert page.locator("#where").count() == 0  # sent: Redis no longer holds the message,
-    assert page.locator("#sent-label").is_visible()  # but the log shows what went out
+    assert page.locator("#kept-label").is_visible()  # but the log shows what went out
 
 
 def _shows_status(page: Any, status: str) -> bool:

@@ -79,7 +79,7 @@ def test_from_the_chart_to_a_requeued_email_then_a_cancel_and_a_removal(
     page.click(f"#dead-letters a:text('{message_id}')")
     assert page.locator("#where").inner_text() == "dead letters"
     assert "Mailbox unavailable" in page.locator("#attempts").inner_text()
-    assert page.frame_locator("#held-html").locator("h1").inner_text().startswith("Welcome")
+    assert page.frame_locator("#kept-html").locator("h1").inner_text().startswith("Welcome")
     shots(page, "3-dead-message")
 
     # Requeued once the server is fixed: the history shows the requeue, then the send.
@@ -89,9 +89,9 @@ def test_from_the_chart_to_a_requeued_email_then_a_cancel_and_a_removal(
     assert wait_until(lambda: _shows_status(page, "sent"), timeout_s=20), worker.log()
     outcomes = page.locator("#attempts .status").all_inner_texts()
     assert outcomes == ["failed", "requeued", "sent"]
-    assert "has not changed since" in page.locator("#sent-label").inner_text()
-    assert page.frame_locator("#sent-html").locator("h1").inner_text().startswith("Welcome")
-    assert "Ann" in page.locator("#sent-subject").inner_text()
+    assert "has not changed since" in page.locator("#kept-label").inner_text()
+    assert page.frame_locator("#kept-html").locator("h1").inner_text().startswith("Welcome")
+    assert "Ann" in page.locator("#kept-subject").inner_text()
     [received] = smtp_sink.wait_for(1)
     assert received.rcpt_tos == ["ann@example.com"]
     shots(page, "4-sent-message")

@@ -1,5 +1,5 @@
-"""What the dashboard reads that the log did not keep before: traffic per minute, a sent
-email's content (sensitive values masked) and each event's subscriber outcomes."""
+"""What the dashboard reads that the log did not keep before: traffic per minute, a tried
+email's content (sensitive values masked at rest) and each event's subscriber outcomes."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ import redis
 
 from mailer import Event, publish, send_email, subscribe
 from mailer.actors import events
+from mailer.attachments import Attachment
+from mailer.envelope import Email
+from mailer.masking import MASK
 from mailer.settings import Settings
 from mailer.stores import redis_client
 from mailer.stores.delivery_log import Attempt, DeliveryLog
 from mailer.stores.event_log import EventLog
-from mailer.stores.sent_content import MASK, SentContents, mask_sensitive
+from mailer.stores.scripts import Batch
 from mailer.stores.traffic import Traffic
-from mailer.templates import BUNDLED_DIR
-from mailer.templates.fingerprint import fingerprint
+from mailer.templates import BUNDLED_DIR, Templates
 from tests.support.brokers import drain
 
 
@@ -48,29 +50,45 @@ def test_outcomes_are_counted_per_minute_and_per_hour(client: redis.Redis) -> No
     assert sum(traffic.per_minute(now=time.time() + 3600).totals().values()) == 0
 
 
-def test_masking_reaches_nested_values() -> None:
-    context = {"name": "Ann", "reset_url": "https://x/r/1", "more": [{"verify_url": "v"}]}
-    masked = mask_sensitive(context)
-    assert masked == {"name": "Ann", "reset_url": MASK, "more": [{"verify_url": MASK}]}
-    assert context["reset_url"] == "https://x/r/1"  # the caller's own is untouched
-    assert mask_sensitive({"token": "t"}, {"token"}) == {"token": MASK}
-
-
 def test_a_sent_email_keeps_its_envelope_and_masked_context(
     stub_broker: dramatiq.Broker, stub_worker: dramatiq.Worker, client: redis.Redis
 ) -> None:
     context = {"name": "Ann", "reset_url": "https://example.com/reset/secret-token"}
     message_id = send_email("password_reset", "Ann <ann@example.com>", context)
     drain(stub_broker, stub_worker)
-    kept = SentContents(client, retention_s=60).get(message_id)
-    assert kept is not None
-    assert kept.template == "password_reset"
+    log = DeliveryLog(client)
+    kept = log.get(message_id)
+    assert kept is not None and kept.template == "password_reset"
     assert kept.envelope["to"] == ["Ann <ann@example.com>"]
     assert kept.context == {"name": "Ann", "reset_url": MASK}
-    stored = client.get(SentContents(client, retention_s=1).key(message_id))
-    assert b"secret-token" not in zlib.decompress(stored)
-    assert kept.fingerprint == fingerprint((BUNDLED_DIR,), "password_reset")
-    assert client.ttl(SentContents(client, retention_s=1).key(message_id)) > 0
+    # Masked before it was written: nothing readable in Redis is the credential.
+    assert b"secret-token" not in zlib.decompress(client.get(log.content_key(message_id)))
+    assert not any(
+        b"secret-token" in v for v in client.hgetall(log.record_key(message_id)).values()
+    )
+    [attempt] = kept.attempts
+    assert attempt.template_sha == Templates((BUNDLED_DIR,)).fingerprint("password_reset")
+    assert client.ttl(log.content_key(message_id)) > 0
+
+
+def test_a_failed_try_keeps_its_content_with_the_types_own_sensitive_keys(
+    client: redis.Redis,
+) -> None:
+    log = DeliveryLog(client, retention_s=60, prefix=f"t{uuid.uuid4().hex}")
+    email = Email(
+        to=["ann@example.com"],
+        from_email="",
+        attachments=[Attachment("a.txt", b"12345", "text/plain")],
+    )
+    batch = Batch(client)
+    log.settled_into(batch, "m1", "invoice", "retrying", Attempt(time.time(), "failed"))
+    log.content_into(batch, "m1", email, {"pin": "1234", "n": [{"pin": "9"}]}, ["pin"])
+    batch.execute()
+    kept = log.get("m1")
+    assert kept is not None and kept.context == {"pin": MASK, "n": [{"pin": MASK}]}
+    assert kept.envelope["attachments"] == [
+        {"filename": "a.txt", "mimetype": "text/plain", "size": 5}
+    ]
 
 
 def test_the_fingerprint_changes_with_a_file_the_type_extends(tmp_path: Path) -> None:
@@ -80,11 +98,11 @@ def test_the_fingerprint_changes_with_a_file_the_type_extends(tmp_path: Path) ->
     (tmp_path / "note" / "body.html").write_text(
         '{% extends "base.html" %}{% block body %}x{% endblock %}'
     )
-    before = fingerprint((tmp_path,), "note")
-    assert fingerprint((tmp_path,), "note") == before
+    before = Templates((tmp_path,)).fingerprint("note")
+    assert Templates((tmp_path,)).fingerprint("note") == before
     time.sleep(0.01)
     (tmp_path / "base.html").write_text("<div>{% block body %}{% endblock %}</div>")
-    assert fingerprint((tmp_path,), "note") != before
+    assert Templates((tmp_path,)).fingerprint("note") != before
 
 
 @pytest.fixture

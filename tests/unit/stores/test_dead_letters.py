@@ -79,7 +79,7 @@ def bury(broker: RedisBroker, message: dramatiq.Message[Any], dead_at: float) ->
 
 def died(log: DeliveryLog, message: dramatiq.Message[Any], error: str) -> None:
     """The delivery log's record of a message whose last attempt failed with ``error``."""
-    log.queued(message)
+    log.requeued(message)
     attempt = Attempt(time.time(), "failed", "smtp", error=error)
     log.settled(message.message_id, "welcome", "dead", attempt)
 

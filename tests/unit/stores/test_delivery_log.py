@@ -40,6 +40,10 @@ def test_a_queued_email_is_logged_before_any_worker_sees_it(stub_broker, log):
         ["Ann <Ann@example.com>"],  # the domain as the address check normalised it
     )
     assert [d.message_id for d in log.search(to="ann@example.com")] == [message_id]
+    # The caller's write says what the email is, not what it is made of: a worker keeps that.
+    assert not {b"envelope", b"context"} & log.client.hgetall(log.record_key(message_id)).keys()
+    assert (delivery.envelope, delivery.context) == ({}, {})
+    assert not log.client.exists(log.content_key(message_id))
 
 
 def test_a_sent_email_has_its_attempt_backend_and_provider_id(stub_broker, stub_worker, log):
@@ -74,6 +78,8 @@ def test_a_permanent_failure_is_dead_with_its_error(stub_broker, stub_worker, lo
     assert delivery.status == "dead"
     assert delivery.error == "memory 550: mailbox unavailable"
     assert [d.message_id for d in log.search(status="dead", template="welcome")] == [message_id]
+    # What the failed try was made of is kept for the page, mailer log and mailer dlq show.
+    assert (delivery.envelope["to"], delivery.context) == (["ann@example.com"], WELCOME)
     assert log.search(status="dead", template="password_reset") == []
 
 
@@ -110,7 +116,7 @@ def test_a_late_queued_record_never_replaces_a_live_status(stub_broker, log):
     log.settled(message_id, "welcome", "dead", Attempt(time.time(), "failed", "memory"))
     log.queued_all([message])  # even later: a dead email is not made queued again
     assert log.get(message_id).status == "dead"
-    log.queued(message)  # requeued from the dead letters
+    log.requeued(message)  # requeued from the dead letters
     assert log.get(message_id).status == "queued"
 
 

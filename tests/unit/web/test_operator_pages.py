@@ -6,18 +6,19 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from mailer import stores
 from mailer.actors import broker, emails
+from mailer.api.rendered import rendered_message
 from mailer.envelope import Email
+from mailer.masking import MASK
 from mailer.settings import Settings
 from mailer.stores.delivery_log import Attempt
 from mailer.stores.event_log import EventLog
 from mailer.stores.scripts import Batch
-from mailer.stores.sent_content import MASK, SentContents
 from mailer.stores.workers import register
-from mailer.templates import BUNDLED_DIR
-from mailer.templates.fingerprint import fingerprint
+from mailer.templates import BUNDLED_DIR, Templates
 from tests.support.dashboard_client import Client
 
 RESET = {"name": "Ann", "reset_url": "https://example.com/reset/secret-token"}
@@ -137,19 +138,48 @@ def test_the_raw_queues_carry_mailers_navigation(client: Client) -> None:
     assert '<a href="/queues"' in client.get("/").body
 
 
+def _tried(settings: Settings, status: str, attempt: Attempt, message: Any = None) -> str:
+    """A password reset (or ``message``) logged as a worker's try ends: its record and its
+    kept content."""
+    log = stores.for_settings(settings).delivery_log
+    email = Email(to=["ann@example.com"], from_email="shop@example.com")
+    message = message or emails.password_reset.actor.message(email.to_json(), RESET)
+    batch = Batch(log.client)
+    log.settled_into(batch, message.message_id, "password_reset", status, attempt, describe=message)
+    log.content_into(batch, message.message_id, email, RESET, ["reset_url"])
+    batch.execute()
+    return message.message_id
+
+
 def test_a_sent_email_is_shown_again_masked_and_says_when_its_template_changed(
     client: Client, dashboard_settings: Settings
 ) -> None:
-    contents = SentContents(stores.for_settings(dashboard_settings).client, retention_s=60)
-    email = Email(to=["ann@example.com"], from_email="shop@example.com")
-    for message_id, print_ in (
-        ("same", fingerprint((BUNDLED_DIR,), "password_reset")),
-        ("older", "0" * 64),
-    ):
-        batch = Batch(contents.client)
-        contents.record_into(batch, message_id, "password_reset", email, RESET, fingerprint=print_)
-        batch.execute()
-    page = client.get("/deliveries/same").body
+    now = Templates((BUNDLED_DIR,)).fingerprint("password_reset")
+    same, older = (
+        _tried(dashboard_settings, "sent", Attempt(time.time(), "sent", template_sha=sha))
+        for sha in (now, "0" * 16)
+    )
+    page = client.get(f"/deliveries/{same}").body
     assert "has not changed since" in page and "secret-token" not in page
-    assert MASK in page and "ann@example.com" in page
-    assert "has changed since" in client.get("/deliveries/older").body
+    assert MASK in page and "ann@example.com" in page and "The email as sent" in page
+    assert "has changed since" in client.get(f"/deliveries/{older}").body
+
+
+def test_a_dead_email_shows_what_its_last_try_was_made_of(
+    client: Client, dashboard_settings: Settings
+) -> None:
+    attempt = Attempt(time.time(), "failed", "console", error="550 no such user")
+    message_id = _tried(dashboard_settings, "dead", attempt)
+    page = client.get(f"/deliveries/{message_id}").body
+    assert "The email as last tried" in page and 'id="kept-html"' in page
+    assert "secret-token" not in page and MASK in page
+
+
+def test_an_email_the_app_rendered_says_why_it_is_not_rendered_again(
+    client: Client, dashboard_settings: Settings
+) -> None:
+    email = Email(to=["ann@example.com"], from_email="", subject="Hi", text="Hello")
+    sent = Attempt(time.time(), "sent", "memory", "p1")
+    message_id = _tried(dashboard_settings, "sent", sent, rendered_message(email))
+    page = client.get(f"/deliveries/{message_id}").body
+    assert "The email as sent" in page and "no email type of this name" in page

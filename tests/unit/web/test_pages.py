@@ -25,7 +25,7 @@ def message(to: str = "ann@example.com", context: dict[str, Any] | None = None) 
 
 def enqueued(settings: Settings, **options: Any) -> Any:
     sent = broker.enqueue(message(**options))
-    stores.for_settings(settings).delivery_log.queued(sent)
+    stores.for_settings(settings).delivery_log.requeued(sent)
     return sent
 
 
@@ -130,7 +130,9 @@ def test_record_and_attempts(client: Client, dashboard_settings: Settings) -> No
 
 
 def test_a_message_no_longer_stored_says_so(client: Client, dashboard_settings: Settings) -> None:
-    stores.for_settings(dashboard_settings).delivery_log.queued(message())  # logged, never enqueued
+    stores.for_settings(dashboard_settings).delivery_log.requeued(
+        message()
+    )  # logged, never enqueued
     [delivery] = stores.for_settings(dashboard_settings).delivery_log.search(limit=1)
     page = client.get(f"/deliveries/{delivery.message_id}").body
     assert 'id="not-stored"' in page and "no longer stored" in page
