@@ -68,6 +68,8 @@ def send_email(
     """
     settings = mailer_settings.current()
     options = SendOptions(cc, bcc, reply_to, from_email, headers, attachments, priority)
+    if options == NO_OPTIONS:
+        options = NO_OPTIONS  # the usual call: its envelope is built without the no-op checks
     message = checked_message(settings, template, to, context, options)
     when = None if send_at is None else check_aware(send_at, "send_at")
     if idempotency_key is None:
@@ -90,6 +92,10 @@ class SendOptions(NamedTuple):
     priority: str | None = None
 
 
+#: None of the options given.
+NO_OPTIONS = SendOptions()
+
+
 def checked_message(
     settings: Settings,
     template: str,
@@ -103,9 +109,15 @@ def checked_message(
     declared = _emails().lookup(template)
     if not declared.transactional:
         require_links(settings, [template])
+    recipients = parse_addresses(to, "to", required=True)
+    if options is NO_OPTIONS:
+        plain: dramatiq.Message[None] = declared.actor.message(
+            plain_envelope(recipients, template), checked_context
+        )
+        return plain
     from_email = options.from_email
     envelope = Email(
-        to=parse_addresses(to, "to", required=True),
+        to=recipients,
         cc=parse_addresses(options.cc, "cc"),
         bcc=parse_addresses(options.bcc, "bcc"),
         reply_to=parse_addresses(options.reply_to, "reply_to"),
@@ -129,6 +141,29 @@ def email_message(
     if level is not declared.priority:  # one object per level (``LEVELS``)
         message = message.copy(queue_name=level.queue_name)
     return message
+
+
+def plain_envelope(to: list[str], template: str) -> dict[str, Any]:
+    """``Email(to=to, from_email="", tags=[template]).to_json()``, without building the
+    ``Email``: what a call with no option but the recipients queues, each time a few
+    microseconds cheaper. Its own empty lists and dicts, as ``to_json`` gives."""
+    global _plain
+    if _plain is None:
+        _plain = Email(to=[], from_email="").to_json()
+    return {
+        **_plain,
+        "to": to,
+        "cc": [],
+        "bcc": [],
+        "reply_to": [],
+        "headers": {},
+        "attachments": [],
+        "tags": [template],
+        "metadata": {},
+    }
+
+
+_plain: dict[str, Any] | None = None
 
 
 def _templates(settings: Settings) -> Templates:

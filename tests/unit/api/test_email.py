@@ -156,3 +156,18 @@ def test_priority_argument_moves_the_message_to_that_queue(stub_broker):
 def test_every_validation_error_is_a_mailer_error():
     assert issubclass(ValidationError, MailerError)
     assert issubclass(MissingContext, InvalidContext)
+
+
+@pytest.mark.parametrize("to", ["Ann <Ann@Example.com>", ["ann@example.com", "bob@example.com"]])
+def test_a_call_with_only_recipients_queues_the_envelope_email_builds(stub_broker, to):
+    """The usual call's envelope is built without an ``Email``: byte for byte the same."""
+    from dramatiq import Message
+
+    from mailer.addresses import parse_addresses
+    from mailer.envelope import Email
+
+    send_email("welcome", to=to, context=WELCOME)
+    [data] = [d for level in LEVELS.values() for d in stub_broker.queues[level.queue_name].queue]
+    envelope, _ = Message.decode(data).args
+    built = Email(to=parse_addresses(to, "to"), from_email="", tags=["welcome"]).to_json()
+    assert list(envelope.items()) == list(built.items())  # the same keys in the same order
