@@ -23,7 +23,7 @@ from jinja2.exceptions import TemplateError
 
 from mailer.errors import MissingContext, RenderError, UnknownTemplate
 from mailer.settings import Settings
-from mailer.templates.fingerprint import fingerprint
+from mailer.templates.fingerprints import fingerprint
 from mailer.templates.loader import BUNDLED_DIR, NAME, TypeLoader, valid_name
 from mailer.templates.rendering import Rendered, derive_text, format_datetime, map_errors
 from mailer.templates.variables import placeholder, variables_needed
@@ -131,7 +131,7 @@ class Templates:
     def fingerprint(self, name: str) -> str:
         """A digest of the sources type ``name`` renders from (its own files and every file
         they extend, include or import), to tell later whether the template changed since
-        (``mailer.templates.fingerprint``)."""
+        (``mailer.templates.fingerprints``)."""
         return fingerprint(self.directories, valid_name(name))
 
     def _parse_all(self, name: str) -> list[nodes.Template]:

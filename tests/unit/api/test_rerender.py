@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mailer import send_email, settings, stores
 from mailer.api.rerender import render_masked, rerender
 from mailer.masking import MASK
@@ -34,8 +36,15 @@ def test_a_sent_email_is_rendered_again_with_its_secret_masked(
 
 
 def test_a_changed_template_is_labelled(
-    stub_broker: Any, stub_worker: Any, mailer_settings: settings.Settings, tmp_path: Path
+    stub_broker: Any,
+    stub_worker: Any,
+    mailer_settings: settings.Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(
+        "mailer.templates.fingerprints.RECHECK_S", 0.0
+    )  # look at the files every time
     shutil.copytree(BUNDLED_DIR / "password_reset", tmp_path / "password_reset")
     own = dataclasses.replace(mailer_settings, templates_dir=tmp_path)
     settings.configure(own)

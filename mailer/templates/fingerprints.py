@@ -3,33 +3,44 @@
 The fingerprint hashes the sources of the type's own files and of every file they extend,
 include or import, found by following Jinja's references. The worker takes one per render
 (``Templates.fingerprint``, kept with the attempt in the delivery log); it is computed again only
-when one of those files' modification time has changed, so a send pays a few ``stat`` calls.
+when one of those files' modification time has changed, and those times are looked at no more
+than once a second per type, so a busy worker does not pay a few ``stat`` calls per email.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from pathlib import Path
 
 from jinja2 import Environment
 
 from mailer.templates.loader import TypeLoader
 
-_cache: dict[tuple[tuple[Path, ...], str], tuple[dict[str, int], str]] = {}
+_cache: dict[tuple[tuple[Path, ...], str], tuple[dict[str, int], str, float]] = {}
 _lock = threading.Lock()
+#: How long a type's files are taken as unchanged after their times were last looked at.
+RECHECK_S = 1.0
 
 
 def fingerprint(directories: tuple[Path, ...], name: str) -> str:
     """A digest of the files type ``name`` renders from, in ``directories``' order: 16 hex
     digits, enough to tell a change and short enough to keep with every attempt."""
+    key, now = (directories, name), time.monotonic()
     with _lock:
-        cached = _cache.get((directories, name))
-    if cached is not None and _mtimes(cached[0]) == cached[0]:
-        return cached[1]
+        cached = _cache.get(key)
+    if cached is not None:
+        files, digest, checked_at = cached
+        if now - checked_at < RECHECK_S:
+            return digest
+        if _mtimes(files) == files:
+            with _lock:
+                _cache[key] = (files, digest, now)
+            return digest
     files, digest = _compute(directories, name)
     with _lock:
-        _cache[(directories, name)] = (files, digest)
+        _cache[key] = (files, digest, now)
     return digest
 
 
