@@ -9,7 +9,6 @@ template the context does not fill, a subscriber that raises) fails the snippet'
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Iterator
 
@@ -25,6 +24,7 @@ from mailer.backends import memory
 from mailer.priorities import LEVELS
 from mailer.settings import Settings
 from tests.support.brokers import stub_broker, swap_broker
+from tests.support.subscribers import own_subscribers
 
 # A ready queue still busy after this holds a message the worker cannot finish.
 JOIN_TIMEOUT_S = 10.0
@@ -64,18 +64,8 @@ def app_environment(redis_url: str) -> Iterator[Settings]:
 @pytest.fixture
 def app_subscribers() -> Iterator[None]:
     """A snippet's ``@subscribe`` handlers are forgotten after it, actors included."""
-    # Imported here, not at collection: importing the actors builds the broker, and only the
-    # suite's start has set REDIS_URL to its own Redis.
-    from mailer.actors import events
-
-    saved = copy.copy(events.SUBSCRIBERS)
-    events.SUBSCRIBERS.clear()
-    yield
-    declared = {s.name for listed in events.SUBSCRIBERS.values() for s in listed}
-    for name in declared:
-        dramatiq.get_broker().actors.pop(name, None)
-    events.SUBSCRIBERS.clear()
-    events.SUBSCRIBERS.update(saved)
+    with own_subscribers():
+        yield
 
 
 class Failures(dramatiq.Middleware):

@@ -50,7 +50,7 @@ class CertificateServer:
                 self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: a request line per fetch would bury the test's own output."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"

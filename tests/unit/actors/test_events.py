@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-import dramatiq
 import pytest
 
 from mailer import Event, publish, scheduled_email, settings, subscribe
-from mailer.actors import events
 from mailer.api import inbox
 from mailer.backends import memory
 from mailer.cli.main import main
@@ -25,19 +22,14 @@ from mailer.errors import (
 )
 from mailer.settings import Settings
 from tests.support.brokers import dead_letters, drain
+from tests.support.subscribers import own_subscribers
 
 
 @pytest.fixture(autouse=True)
-def own_subscribers(mailer_settings: Settings) -> Iterator[None]:
+def each_tests_subscribers(mailer_settings: Settings) -> Iterator[None]:
     """Each test declares its own subscribers; the registry is put back afterwards."""
-    saved = copy.copy(events.SUBSCRIBERS)
-    events.SUBSCRIBERS.clear()
-    yield
-    declared = {s.name for subscribers in events.SUBSCRIBERS.values() for s in subscribers}
-    for name in declared:
-        dramatiq.get_broker().actors.pop(name, None)
-    events.SUBSCRIBERS.clear()
-    events.SUBSCRIBERS.update(saved)
+    with own_subscribers():
+        yield
 
 
 def test_every_subscriber_gets_the_event_once(stub_broker, stub_worker):

@@ -3,28 +3,20 @@ confirmation at once, the staff's notification, and the reminder when the clock 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-import dramatiq
 import pytest
 
 from mailer import cancel_scheduled, publish
-from mailer.actors import events
+from tests.support.subscribers import own_subscribers
 
 
 @pytest.fixture
-def own_subscribers() -> Iterator[None]:
+def flow_subscribers() -> Iterator[None]:
     """The flow's subscribers are this test's; the registry and the broker are put back."""
-    saved = copy.copy(events.SUBSCRIBERS)
-    events.SUBSCRIBERS.clear()
-    yield
-    declared = {s.name for subscribers in events.SUBSCRIBERS.values() for s in subscribers}
-    for name in declared:
-        dramatiq.get_broker().actors.pop(name, None)
-    events.SUBSCRIBERS.clear()
-    events.SUBSCRIBERS.update(saved)
+    with own_subscribers():
+        yield
 
 
 def book(appointment_id: int, starts_at: datetime) -> None:
@@ -41,7 +33,7 @@ def book(appointment_id: int, starts_at: datetime) -> None:
     )
 
 
-def test_a_booking_is_confirmed_now_and_reminded_a_day_before(own_subscribers, outbox):
+def test_a_booking_is_confirmed_now_and_reminded_a_day_before(flow_subscribers, outbox):
     from mailer import stock_flows
 
     stock_flows.switch_on(("appointment.created",))

@@ -3,7 +3,6 @@ email's content (sensitive values masked at rest) and each event's subscriber ou
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
 import zlib
@@ -15,7 +14,6 @@ import pytest
 import redis
 
 from mailer import Event, publish, send_email, subscribe
-from mailer.actors import events
 from mailer.attachments import Attachment
 from mailer.envelope import Email
 from mailer.masking import MASK
@@ -27,6 +25,7 @@ from mailer.stores.scripts import Batch
 from mailer.stores.traffic import Traffic
 from mailer.templates import BUNDLED_DIR, Templates
 from tests.support.brokers import drain
+from tests.support.subscribers import own_subscribers
 
 
 @pytest.fixture
@@ -111,26 +110,20 @@ def test_the_fingerprint_changes_with_a_file_the_type_extends(
 
 
 @pytest.fixture
-def own_subscribers() -> Iterator[None]:
-    saved = copy.copy(events.SUBSCRIBERS)
-    events.SUBSCRIBERS.clear()
-    yield
-    declared = {s.name for subscribers in events.SUBSCRIBERS.values() for s in subscribers}
-    for name in declared:
-        dramatiq.get_broker().actors.pop(name, None)
-    events.SUBSCRIBERS.clear()
-    events.SUBSCRIBERS.update(saved)
+def declared_subscribers() -> Iterator[None]:
+    with own_subscribers():
+        yield
 
 
 def test_each_subscribers_outcome_is_recorded(
     stub_broker: dramatiq.Broker,
     stub_worker: dramatiq.Worker,
     client: redis.Redis,
-    own_subscribers: None,
+    declared_subscribers: None,
 ) -> None:
     @subscribe("invoice.paid")
     def book(event: Event) -> None:
-        pass
+        """A subscriber that succeeds: its outcome is recorded as done."""
 
     @subscribe("invoice.paid", max_retries=0)
     def refuse(event: Event) -> None:
