@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import redis
@@ -27,8 +27,6 @@ from mailer.message import Event
 from mailer.settings import Settings
 from mailer.stores.batch_enqueue import enqueue_all
 from mailer.stores.event_log import EventLog
-
-Handler = TypeVar("Handler", bound=Callable[[Event], None])
 
 logger = logging.getLogger(__name__)
 
@@ -72,36 +70,18 @@ def publish(topic: str, payload: Mapping[str, Any] | None = None, *, key: str | 
     return event.id
 
 
-def subscribe(
-    topic: str,
-    *,
-    name: str | None = None,
-    requires: Sequence[str] = (),
-    priority: str = "normal",
-    max_retries: int = 8,
-    min_backoff_ms: int = 15_000,
-    max_backoff_ms: int = 3_600_000,
-    throws: tuple[type[BaseException], ...] = (),
-    validate: Callable[[Mapping[str, Any]], object] | None = None,
-) -> Callable[[Handler], Handler]:
-    """Run the decorated ``handler(event)`` in a worker for every event published to ``topic``.
+if TYPE_CHECKING:
+    # Type checkers and readers see the one real signature, declared with the actor.
+    from mailer.actors.events import subscribe as subscribe
+else:
 
-    ``mailer.actors.events.subscribe`` declares the actor; it is imported here, when an app
-    module declares its first subscriber, so that ``import mailer`` builds no broker.
-    """
-    from mailer.actors.events import subscribe as declare
+    def subscribe(topic, **options):
+        """Run the decorated ``handler(event)`` in a worker for every event published to
+        ``topic`` (``mailer.actors.events.subscribe``). Imported when an app module declares
+        its first subscriber, so that ``import mailer`` builds no broker."""
+        from mailer.actors.events import subscribe as declare
 
-    return declare(
-        topic,
-        name=name,
-        requires=requires,
-        priority=priority,
-        max_retries=max_retries,
-        min_backoff_ms=min_backoff_ms,
-        max_backoff_ms=max_backoff_ms,
-        throws=throws,
-        validate=validate,
-    )
+        return declare(topic, **options)
 
 
 def _publish_once(
