@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -175,6 +175,18 @@ def bench_redis(url: str | None) -> Iterator[BenchRedis]:
 
 
 # --- mailer's settings -------------------------------------------------------------------------
+
+
+def run_on_bench_redis(
+    args: argparse.Namespace, run: Callable[[BenchRedis, argparse.Namespace], dict[str, Any]]
+) -> dict[str, Any]:
+    """A benchmark on its own Redis (or ``--redis-url``'s), the process's settings pointing at
+    it; its figures also written to ``--json``."""
+    with bench_redis(args.redis_url) as server:
+        configure_process(server.url)
+        figures = run(server, args)
+    write_json(args.json, figures)
+    return figures
 
 
 def configure_process(redis_url: str, smtp_port: int | None = None) -> None:

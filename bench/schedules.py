@@ -28,10 +28,8 @@ from bench.common import (
     BenchRedis,
     add_common_options,
     bench_parser,
-    bench_redis,
-    configure_process,
+    run_on_bench_redis,
     sample_context,
-    write_json,
 )
 
 if TYPE_CHECKING:
@@ -53,12 +51,7 @@ class Timing:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = _parser().parse_args(argv)
-    with bench_redis(args.redis_url) as server:
-        configure_process(server.url)
-        figures = run(server, args)
-    write_json(args.json, figures)
-    return figures
+    return run_on_bench_redis(_parser().parse_args(argv), run)
 
 
 def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:

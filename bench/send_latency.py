@@ -35,10 +35,8 @@ from bench.common import (
     BenchRedis,
     add_common_options,
     bench_parser,
-    bench_redis,
-    configure_process,
+    run_on_bench_redis,
     summarise,
-    write_json,
 )
 
 TEMPLATE = "welcome"
@@ -52,12 +50,7 @@ Call = Callable[[int], str]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = _parser().parse_args(argv)
-    with bench_redis(args.redis_url) as server:
-        configure_process(server.url)
-        figures = run(server, args)
-    write_json(args.json, figures)
-    return figures
+    return run_on_bench_redis(_parser().parse_args(argv), run)
 
 
 def run(server: BenchRedis, args: argparse.Namespace) -> dict[str, Any]:
