@@ -225,7 +225,9 @@ class Sender:
 
     def _sent(self, job: Job, gate: Gate, provider_id: str) -> Receipt:
         receipt = self.settle.sent(job, gate, provider_id)
-        logger.info(
+        # The delivery log keeps every send; a line for each too, at hundreds a second, cost
+        # a worker more CPU than its SMTP transaction. ``--verbose`` shows them.
+        logger.debug(
             "Sent %s message %s to %d recipient(s) via %s (provider id %s).",
             job.template,
             job.message.message_id,
