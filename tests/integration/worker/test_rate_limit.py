@@ -119,7 +119,7 @@ def test_a_provider_pause_holds_every_worker_then_each_email_goes_once(
     time.sleep(0.5)  # long enough for a duplicate to show
     first_after_s = min(r.received_at for r in sendgrid_api.requests[1:]) - throttled.received_at
     assert first_after_s >= 2.0 - 0.005, "no process sent during the pause"
-    assert "welcome" in others.log() and "sendgrid paused by the provider" in others.log()
+    assert "sendgrid paused by the provider" in others.log()
     received = collections.Counter(map(recipient, accepted(sendgrid_api)))
     assert set(received.values()) == {1} and len(received) == 20
     assert len(sendgrid_api.requests) == 21, "the throttled email went twice, the rest once"
