@@ -91,6 +91,15 @@ def sends_email(broker: dramatiq.Broker, message: dramatiq.Message[Any] | Messag
     return bool(broker.get_actor(message.actor_name).options.get(SENDS_EMAIL, False))
 
 
+def is_new_email(broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> bool:
+    """An email message starting out (new, fired or requeued), whose delivery log record is
+    to be written: not a retry or a put-back copy, whose record exists (a requeue from the
+    dead letters resets both counts)."""
+    if message.options.get("retries") or message.options.get("deferrals"):
+        return False
+    return sends_email(broker, message)
+
+
 class MessageParts:
     """A message's JSON in pieces: what every recipient's message shares, encoded once.
 

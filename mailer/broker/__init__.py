@@ -26,6 +26,7 @@ from mailer.middleware.stats import StatsLine
 from mailer.priorities import LEVELS
 from mailer.settings import Settings
 from mailer.stores import CONNECT_TIMEOUT_S
+from mailer.stores.unrecorded import unrecorded_key
 
 # The stack, in order. Dramatiq runs ``before_*`` hooks top down and ``after_*`` hooks bottom
 # up, so:
@@ -36,8 +37,9 @@ from mailer.stores import CONNECT_TIMEOUT_S
 # - ``CurrentMessage`` hands each email actor its message (the id, the retry count).
 # - ``PeriodiqMiddleware`` owns the ``periodic`` option; ``OncePerTick`` then skips a tick that
 #   another scheduler's copy already ran, before any work.
-# - ``LogDeliveries`` owns ``sends_email`` and writes the ``queued`` record of each new email;
-#   everything a send does after that is written by the send itself (``mailer.worker.send``).
+# - ``LogDeliveries`` owns ``sends_email`` and sees that each new email gets its ``queued``
+#   record; everything a send does after that is written by the send itself
+#   (``mailer.worker.send``).
 # - ``StatsLine`` and ``BackendConnections`` only watch or tune the worker. No middleware
 #   tunes polling: the broker's consumers block until a message arrives (``consumer``).
 # - ``HandBackOnShutdown`` comes after them all, so at the deadline it hands back what is still
@@ -65,6 +67,7 @@ def build(settings: Settings, on_boot: Callable[[], None]) -> RedisBroker:
     """The Redis broker for ``settings``, with mailer's stack and a queue per priority level."""
     broker = RedisBroker(
         url=settings.redis_url,
+        unrecorded_key=unrecorded_key(),
         middleware=stack(on_boot),
         heartbeat_timeout=int(settings.heartbeat_timeout_s * 1000),
         # Dramatiq hands a dead worker's messages back in a maintenance pass that runs on a

@@ -24,11 +24,13 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
 from dramatiq.errors import ConnectionClosed
 
 from mailer.broker.consumer import Consumer
+from mailer.message import is_new_email
 from mailer.stores import queue_wake
 
 logger = logging.getLogger(__name__)
@@ -38,8 +40,12 @@ _MARGIN_MS = 100
 
 
 class RedisBroker(DramatiqRedisBroker):
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, unrecorded_key: str | None = None, **options: Any) -> None:
         super().__init__(**options)
+        #: Where a new email's enqueue leaves it for its delivery log record
+        #: (``mailer.stores.unrecorded``); None: the ``LogDeliveries`` middleware writes it.
+        self.unrecorded_key = unrecorded_key
+        self._enqueuing = threading.local()
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = defaultdict(set)  # redis message ids, by queue
         self._consumed: set[str] = set()
@@ -71,11 +77,31 @@ class RedisBroker(DramatiqRedisBroker):
         timeout_s = self.client.connection_pool.connection_kwargs.get("socket_timeout")
         return _NO_LIMIT_MS if not timeout_s else max(1, int(timeout_s * 1000) - _MARGIN_MS)
 
+    def enqueue(
+        self, message: dramatiq.Message[Any], *, delay: int | None = None
+    ) -> dramatiq.Message[Any]:
+        new = self.unrecorded_key is not None and is_new_email(self, message)
+        self._enqueuing.unrecorded_key = self.unrecorded_key if new else None
+        return super().enqueue(message, delay=delay)
+
     def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
-        """Dramatiq's enqueue, the queue's wake-up included, in one script. Unlike Dramatiq's
-        ``dispatch``, it stamps no heartbeat for a producer, which has no messages to hand
-        back, and leaves the maintenance pass to the consumers' fetches."""
-        queue_wake.enqueue(self.client, self.namespace, queue_name, redis_message_id, data)
+        """Dramatiq's enqueue, the queue's wake-up included, in one script, which also leaves
+        a new email for its delivery log record. Unlike Dramatiq's ``dispatch``, it stamps no
+        heartbeat for a producer, which has no messages to hand back, and leaves the
+        maintenance pass to the consumers' fetches."""
+        unrecorded_key, self._enqueuing.unrecorded_key = self._unrecorded_key(), None
+        queue_wake.enqueue(
+            self.client,
+            self.namespace,
+            queue_name,
+            redis_message_id,
+            data,
+            unrecorded_key=unrecorded_key,
+        )
+
+    def _unrecorded_key(self) -> str | None:
+        """The key ``enqueue`` chose for the message it is storing (set on this thread)."""
+        return getattr(self._enqueuing, "unrecorded_key", None)
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
         """Dramatiq's requeue, then a wake-up for the consumers of the queue it refilled."""

@@ -1,9 +1,12 @@
-"""Write each new email's ``queued`` record in the delivery log, off the caller's thread.
+"""See that each new email gets its ``queued`` record in the delivery log, off the caller's
+thread and, on mailer's Redis broker, out of the caller's process.
 
-The worker writes everything after that (``sending``, and each attempt's outcome) in the same
-round trips as its claim and its receipt (``mailer.worker.send``). A retry or a put-back copy
-is recognised by its ``retries`` or ``deferrals`` (a requeue from the dead letters resets
-both) and needs no record of its own.
+mailer's broker leaves each new email on the log's unrecorded list in its enqueue script
+(``mailer.stores.unrecorded``); a thread in every worker process writes the records of what
+arrives there. On any other broker (a test's ``StubBroker``) a thread in the caller's process
+writes them. The worker writes everything after that (``sending``, and each attempt's
+outcome) in the same round trips as its claim and its receipt (``mailer.worker.send``). A
+retry or a put-back copy needs no record of its own (``mailer.message.is_new_email``).
 
 Logging is bookkeeping: if Redis refuses a write, that is logged and sending carries on.
 """
@@ -24,8 +27,10 @@ from dramatiq.middleware import Middleware
 
 from mailer import settings as mailer_settings
 from mailer import stores
-from mailer.message import SENDS_EMAIL, sends_email
+from mailer.message import SENDS_EMAIL, is_new_email
+from mailer.middleware.unrecorded_recorder import UnrecordedRecorder
 from mailer.stores.delivery_log import DeliveryLog
+from mailer.stores.unrecorded import record_all
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +40,30 @@ class LogDeliveries(Middleware):
 
     actor_options = {SENDS_EMAIL}
 
+    def __init__(self) -> None:
+        self._recorder: UnrecordedRecorder | None = None
+
     def after_enqueue(
         self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None
     ) -> None:
-        # A retry or a put-back copy: its record exists, and the worker's settle wrote why.
-        if message.options.get("retries") or message.options.get("deferrals"):
-            return
-        if sends_email(broker, message):
-            _queued_writer.submit(message)  # new, fired or requeued
+        if _records_on_enqueue(broker):
+            return  # the enqueue script left it for the workers' recorder threads
+        if is_new_email(broker, message):
+            _queued_writer.submit(message)
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if _records_on_enqueue(broker):
+            log = stores.for_settings(mailer_settings.current()).delivery_log
+            self._recorder = UnrecordedRecorder(log)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self._recorder is not None:
+            self._recorder.stop()
+            self._recorder = None
+
+
+def _records_on_enqueue(broker: dramatiq.Broker) -> bool:
+    return getattr(broker, "unrecorded_key", None) is not None
 
 
 class _QueuedWriter:
@@ -121,7 +142,16 @@ def _write_queued(messages: list[dramatiq.Message[Any]], log: DeliveryLog) -> No
 
 
 _queued_writer = _QueuedWriter()
-flush_queued = _queued_writer.flush
+
+
+def flush_queued(timeout_s: float = 5.0) -> bool:
+    """Write every new email's ``queued`` record now, wherever it waits; False if the time ran
+    out. A read of the log does this itself; a benchmark or a test calls it to stop waiting."""
+    written = _queued_writer.flush(timeout_s)
+    broker = dramatiq.broker.global_broker
+    if broker is not None and _records_on_enqueue(broker):
+        record_all(stores.for_settings(mailer_settings.current()).delivery_log)
+    return written
 
 
 def _safely(

@@ -5,7 +5,8 @@ all or none, and a newsletter's 100,000 messages should not take 100,000 round t
 
 - ``enqueue_all`` puts a few messages in one transaction, each through Dramatiq's own
   ``dispatch`` script with the arguments ``RedisBroker.enqueue`` gives it, enqueue hooks and
-  all: all of them are queued, or none;
+  all, and each new email left for its delivery log record as mailer's ``enqueue`` leaves it
+  (``mailer.stores.unrecorded``): all of them are queued, or none;
 - ``enqueuer`` returns a function that queues a newsletter's batch per round trip, already
   encoded. No broker hook runs: the only one on mailer's broker writes each message's
   ``queued`` record in the delivery log, which for 100,000 messages costs Redis more than the
@@ -29,6 +30,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
+from mailer.message import is_new_email
 from mailer.stores.queue_wake import wake_into
 
 logger = logging.getLogger(__name__)
@@ -42,12 +44,15 @@ def enqueue_all(
         return [broker.enqueue(message) for message in messages]
     enqueued = [m.copy(options={"redis_message_id": str(uuid.uuid4())}) for m in messages]
     dispatch = broker.scripts["dispatch"]
+    unrecorded_key = getattr(broker, "unrecorded_key", None)  # mailer's broker (its enqueue)
     with broker.client.pipeline(transaction=True) as pipe:
         for message in enqueued:
             broker.emit_before("enqueue", message, None)
-            redis_id = message.options["redis_message_id"]
-            args = _dispatch_args(broker, message.queue_name, redis_id, message.encode())
+            redis_id, data = message.options["redis_message_id"], message.encode()
+            args = _dispatch_args(broker, message.queue_name, redis_id, data)
             dispatch(keys=[broker.namespace], args=args, client=pipe)
+            if unrecorded_key is not None and is_new_email(broker, message):
+                pipe.rpush(unrecorded_key, data)  # its delivery log record, to be written
         for queue_name in dict.fromkeys(message.queue_name for message in enqueued):
             wake_into(pipe, broker.namespace, queue_name)  # the queue's idle consumers
         pipe.execute()

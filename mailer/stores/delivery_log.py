@@ -30,6 +30,7 @@ from mailer.stores.delivery_records import attempt_json, packed_content
 from mailer.stores.delivery_search import Attempt, Delivery
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
+from mailer.stores.unrecorded import record_all, unrecorded_key
 
 __all__ = ["LATENCY_BUCKETS_S", "STATUSES", "Attempt", "Delivery", "DeliveryLog"]
 
@@ -37,17 +38,9 @@ __all__ = ["LATENCY_BUCKETS_S", "STATUSES", "Attempt", "Delivery", "DeliveryLog"
 #: ``sent``, ``retrying`` (an attempt failed; Dramatiq will try again), ``dead`` (in the
 #: dead-letter queue, can be requeued), ``failed`` (dead, then purged: nothing left to replay)
 #: and ``suppressed`` (every recipient is on the suppression list: deliberately not sent).
-STATUSES: tuple[str, ...] = (
-    "queued",
-    "sending",
-    "sent",
-    "retrying",
-    "dead",
-    "failed",
-    "suppressed",
-)
 #: Then what the provider reported after the send (``mailer.stores.delivery_events``).
-STATUSES += PROVIDER_STATUSES
+STATUSES: tuple[str, ...] = ("queued", "sending", "sent", "retrying", "dead", "failed")
+STATUSES += ("suppressed", *PROVIDER_STATUSES)
 # When a write may replace a record's status (the status script's last argument).
 _ALWAYS, _UNSEEN, _UNLESS_LIVE = "always", "unseen", "unless-live"
 _SET_STATUS = Script("set_status.lua", "set_status_main.lua")
@@ -69,6 +62,8 @@ class DeliveryLog(DeliveryCounters):
     ) -> None:
         super().__init__(client, prefix=prefix)
         self.retention_s = retention_s
+        #: New emails whose ``queued`` record is still to come (``mailer.stores.unrecorded``).
+        self.unrecorded_key = unrecorded_key(prefix)
 
     def _describe(self, message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
         """Its creation time, the fields that describe it, and the indexes that find it."""
@@ -174,7 +169,7 @@ class DeliveryLog(DeliveryCounters):
         self._event(message_id, "failed", None, {})
 
     def queued_all(self, messages: Sequence[dramatiq.Message[Any]]) -> None:
-        """New messages, in one round trip (the caller's background writer's batch).
+        """New messages, in one round trip (``mailer.stores.unrecorded``'s batch).
 
         Written off the caller's thread, a record may land after a fast worker's own writes,
         even after it went dead, so it is written only where there is no record yet.
@@ -190,6 +185,16 @@ class DeliveryLog(DeliveryCounters):
             args = [time.time(), self.retention_s, json.dumps(records)]
             batch.script(_QUEUED_MANY, keys, args)
         batch.execute()
+
+    # --- reading: emails still unrecorded are recorded first, so every read finds them ----
+
+    def get_many(self, message_ids: Sequence[str]) -> list[Delivery | None]:
+        record_all(self)
+        return super().get_many(message_ids)
+
+    def search_page(self, *args: Any, **kwargs: Any) -> Any:
+        record_all(self)
+        return super().search_page(*args, **kwargs)
 
     def _event(
         self,

@@ -36,11 +36,21 @@ def wake_key(namespace: str, queue_name: str) -> str:
 
 
 def enqueue(
-    client: redis.Redis, namespace: str, queue_name: str, redis_message_id: str, data: bytes
+    client: redis.Redis,
+    namespace: str,
+    queue_name: str,
+    redis_message_id: str,
+    data: bytes,
+    *,
+    unrecorded_key: str | None = None,
 ) -> None:
-    """Store and queue one message as Dramatiq does, and wake the queue, in one round trip."""
+    """Store and queue one message as Dramatiq does, and wake the queue, in one round trip;
+    given ``unrecorded_key``, also leave the message there for its ``queued`` record
+    (``mailer.stores.unrecorded``)."""
     queue = queue_key(namespace, queue_name)
     keys = [queue, f"{queue}.msgs", wake_key(namespace, queue_name)]
+    if unrecorded_key is not None:
+        keys.append(unrecorded_key)
     _ENQUEUE(client, keys, [redis_message_id, data])
 
 
