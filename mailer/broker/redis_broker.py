@@ -82,7 +82,8 @@ class RedisBroker(DramatiqRedisBroker):
     ) -> dramatiq.Message[Any]:
         new = self.unrecorded_key is not None and is_new_email(self, message)
         self._enqueuing.unrecorded_key = self.unrecorded_key if new else None
-        return super().enqueue(message, delay=delay)
+        enqueued: dramatiq.Message[Any] = super().enqueue(message, delay=delay)
+        return enqueued
 
     def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
         """Dramatiq's enqueue, the queue's wake-up included, in one script, which also leaves

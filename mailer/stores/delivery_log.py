@@ -27,7 +27,7 @@ from mailer.provider_events import PROVIDER_STATUSES
 from mailer.stores.delivery_counters import LATENCY_BUCKETS_S, DeliveryCounters
 from mailer.stores.delivery_events import index_provider_id
 from mailer.stores.delivery_records import attempt_json, packed_content
-from mailer.stores.delivery_search import Attempt, Delivery
+from mailer.stores.delivery_search import Attempt, Criteria, Delivery, DeliveryPage
 from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
 from mailer.stores.unrecorded import record_all, unrecorded_key
@@ -192,9 +192,9 @@ class DeliveryLog(DeliveryCounters):
         record_all(self)
         return super().get_many(message_ids)
 
-    def search_page(self, *args: Any, **kwargs: Any) -> Any:
+    def search_page(self, criteria: Criteria, **page: Any) -> DeliveryPage:
         record_all(self)
-        return super().search_page(*args, **kwargs)
+        return super().search_page(criteria, **page)
 
     def _event(
         self,
