@@ -12,7 +12,8 @@ The sink is Postfix's ``smtp-sink``, a C server that is never the bottleneck; wi
 Python sink of ``bench.processes`` is used, and the output says so. A run's rate and CPU run
 from the first message the worker takes to the last one acked (sampled every 5 ms), so the
 worker's start and the queueing do not count; CPU is user + system time of the worker's
-processes (``/proc``), per email.
+processes (``/proc``), per email, and beside it Redis's own (``INFO cpu``) over the same span:
+on two cores, the worker, Redis and the sink share the machine.
 
     python -m bench.throughput [--n 3000] [--rounds 1] [--threads 8] [--shapes 1,2]
                                [--templates welcome,new_post]
@@ -58,6 +59,8 @@ class Run:
     emails_per_s: float
     cpu_ms_per_email: float
     emails: int  # taken and acked between the first and last sample
+    #: Redis's own CPU over the same span, per email: its share of the machine's two cores.
+    redis_ms_per_email: float = 0.0
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -68,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     sink = "smtp-sink (Postfix, C)" if os.path.exists(SMTP_SINK) else "aiosmtpd (Python)"
     print(f"throughput: {args.n:,} emails per run, {args.threads} threads per process,")
     print(f"  SMTP sink: {sink}; a Redis of its own per run; load {_load()}")
-    header = f"  {'shape':5} {'template':9} {'kind':13} {'emails/s':>9} {'CPU ms/email':>13}"
+    header = (
+        f"  {'shape':5} {'template':9} {'kind':13} {'emails/s':>9} {'CPU ms/email':>13}"
+        f" {'Redis ms/email':>15}"
+    )
     print(header)
     runs: list[Run] = []
     for round_no in range(args.rounds):
@@ -95,7 +101,7 @@ def run_once(kind: str, template: str, processes: int, args: argparse.Namespace)
         assert worker.stdout is not None  # drained always: a full pipe would stall the worker
         threading.Thread(target=output.extend, args=(worker.stdout,), daemon=True).start()
         try:
-            emails, seconds, cpu_s = _drain(server.url, queue, args.n, worker)
+            emails, seconds, cpu_s, redis_cpu_s = _drain(server.url, queue, args.n, worker)
             if not wait(max(60.0, args.n / 20)):
                 raise RuntimeError(f"{kind}: not every email reached the SMTP sink")
         finally:
@@ -103,26 +109,41 @@ def run_once(kind: str, template: str, processes: int, args: argparse.Namespace)
         if emails < args.n // 2:
             log = "".join(output)
             raise RuntimeError(f"{kind} drained {emails} of {args.n}; worker output:\n{log}")
+    per_email = 1000 / emails
     return Run(
-        kind, template, processes, args.threads, emails / seconds, 1000 * cpu_s / emails, emails
+        kind,
+        template,
+        processes,
+        args.threads,
+        emails / seconds,
+        cpu_s * per_email,
+        emails,
+        redis_cpu_s * per_email,
     )
 
 
-def _drain(url: str, queue: str, n: int, worker: subprocess.Popen[str]) -> tuple[int, float, float]:
+def _drain(
+    url: str, queue: str, n: int, worker: subprocess.Popen[str]
+) -> tuple[int, float, float, float]:
     """Sample the queue every 5 ms from the first message taken to the last acked: how many
-    went, in how long, for how much CPU in the worker's processes."""
+    went, in how long, for how much CPU in the worker's processes and in Redis."""
     client = redis.Redis.from_url(url)
     key = f"dramatiq:{queue}.msgs"  # a message stays here until acked
     deadline = time.monotonic() + max(120.0, n / 10)
-    first: tuple[float, float, int] | None = None
+    first: tuple[float, float, int, float] | None = None
     while time.monotonic() < deadline and worker.poll() is None:
         left, now, cpu = int(client.hlen(key)), time.monotonic(), _cpu_s(worker.pid)
         if first is None and left < n:
-            first = (now, cpu, left)
+            first = (now, cpu, left, _redis_cpu_s(client))
         if first is not None and left == 0:
-            return first[2], now - first[0], cpu - first[1]
+            return first[2], now - first[0], cpu - first[1], _redis_cpu_s(client) - first[3]
         time.sleep(0.005)
     raise RuntimeError(f"the queue {queue} did not drain (worker exit code {worker.poll()})")
+
+
+def _redis_cpu_s(client: redis.Redis) -> float:
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def _cpu_s(pid: int) -> float:
@@ -256,7 +277,7 @@ def _printed(run: Run) -> Run:
     template = "-" if run.kind == "no-op" else run.template
     print(
         f"  {shape:5} {template:9} {run.kind:13} {run.emails_per_s:9.1f} "
-        f"{run.cpu_ms_per_email:13.2f}",
+        f"{run.cpu_ms_per_email:13.2f} {run.redis_ms_per_email:15.2f}",
         flush=True,
     )
     return run
@@ -284,6 +305,7 @@ def _report(
                 k: median(k, processes, template, "emails_per_s") for k in KINDS if k != "no-op"
             }
             cpu = {k: median(k, processes, template, "cpu_ms_per_email") for k in rate}
+            in_redis = {k: median(k, processes, template, "redis_ms_per_email") for k in rate}
             speed, saving = (
                 rate["mailer"] / rate["hand-written"],
                 cpu["hand-written"] / cpu["mailer"],
@@ -291,14 +313,16 @@ def _report(
             print(
                 f"  {processes}x{args.threads} {template:9} {rate['mailer']:7.1f} vs "
                 f"{rate['hand-written']:7.1f} emails/s ({speed:.2f}x); CPU {cpu['mailer']:.2f} vs "
-                f"{cpu['hand-written']:.2f} ms/email ({saving:.2f}x less); no-op ceiling "
-                f"{ceiling:.0f}/s"
+                f"{cpu['hand-written']:.2f} ms/email ({saving:.2f}x less); Redis "
+                f"{in_redis['mailer']:.2f} vs {in_redis['hand-written']:.2f} ms/email; no-op "
+                f"ceiling {ceiling:.0f}/s"
             )
             summary[f"{processes}x{args.threads} {template}"] = {
                 "emails_per_s": rate,
                 "cpu_ms_per_email": cpu,
                 "ratio": speed,
                 "cpu_ratio": saving,
+                "redis_ms_per_email": in_redis,
                 "noop_per_s": ceiling,
             }
     return {
