@@ -6,7 +6,8 @@ a render produces and how it fails.
 
 The call site runs ``check`` on every send, so a type's variables are read from the Jinja AST
 once and later checks are a set difference. The worker runs ``render``: a one-line subject,
-HTML with its CSS inlined, and text from ``body.txt`` or derived from the rendered HTML.
+HTML with its CSS inlined, and text from ``body.txt`` or derived from the rendered HTML, that
+work shared by recipients whose emails differ only in plain values (``shared_rendering``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mailer.settings import Settings
 from mailer.templates.fingerprints import fingerprint
 from mailer.templates.loader import BUNDLED_DIR, NAME, TypeLoader, valid_name
 from mailer.templates.rendering import Rendered, derive_text, format_datetime, map_errors
+from mailer.templates.shared_rendering import SharedRendering
 from mailer.templates.variables import placeholder, variables_needed
 
 __all__ = ["BUNDLED_DIR", "Rendered", "Templates", "for_settings", "format_datetime"]
@@ -39,8 +41,9 @@ _JINJA_OPTIONS: dict[str, Any] = dict(
 class Templates:
     """The email types found in ``directories``, searched in order."""
 
-    def __init__(self, directories: Sequence[Path]) -> None:
+    def __init__(self, directories: Sequence[Path], *, share_rendering: bool = True) -> None:
         self.directories = tuple(Path(directory) for directory in directories)
+        self.share_rendering = share_rendering
         self._loader = TypeLoader(self.directories)
         self._html = Environment(loader=self._loader, autoescape=True, **_JINJA_OPTIONS)
         self._text = Environment(loader=self._loader, autoescape=False, **_JINJA_OPTIONS)
@@ -50,6 +53,9 @@ class Templates:
         # The same HTML inlines to the same HTML: a render repeated for many recipients
         # inlines once.
         self._inline = functools.lru_cache(maxsize=256)(inliner.inline)
+        #: The work shared by recipients (``shared_rendering``); ``share_rendering=False``
+        #: renders every email in full, as the reference the shared path must equal.
+        self.shared = SharedRendering(self._inline, derive_text)
         self._required: dict[str, frozenset[str]] = {}
 
     def names(self) -> list[str]:
@@ -80,11 +86,16 @@ class Templates:
         owner = self._owner(valid_name(name))
         with map_errors(name):
             subject = self._text.get_template(f"{name}/subject.txt").render(context)
-            html = self._html.get_template(f"{name}/body.html").render(context)
-            html = self._inline(html)
+            body = self._html.get_template(f"{name}/body.html")
+            html = body.render(context)
             text = None
             if (owner / name / "body.txt").is_file():
                 text = self._text.get_template(f"{name}/body.txt").render(context).strip()
+                html = self._inline(html)
+            else:  # the text is derived: shared by recipients whose values are its only change
+                share = self.shared.share if self.share_rendering else None
+                shared = share(name, body, context, html) if share else None
+                html, text = shared or (self._inline(html), None)
         # split() breaks on every line boundary Python knows, so no CR or LF reaches the header.
         return Rendered(" ".join(subject.split()), html, text or derive_text(html))
 

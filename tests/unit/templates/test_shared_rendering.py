@@ -1,0 +1,141 @@
+"""Rendering work shared between recipients gives exactly what rendering each email in full
+gives: the same inlined HTML and the same text, character for character, for any values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailer.templates import BUNDLED_DIR, Templates
+
+# Values as recipients have them: plain names, and everything that must not be shared
+# (spaces at the ends or doubled, markup characters, control and private-use characters).
+NAMES = st.one_of(
+    st.sampled_from(["Ann", "User 12", "Zoë Łukasiewicz", "李小龙", "O'Neil", "A & B", "x" * 70]),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=0, max_size=30),
+)
+
+# Layouts that defeat sharing unless each rule of the module holds: centred cells in a
+# two-column table (alignment by line length), values in attributes matched by a selector, in
+# <style>, <pre>, <title> and comments, values filtered, compared, measured or looped over.
+ADVERSARIAL = """<!DOCTYPE html><html><head><title>{{ name }}</title>
+<style>a[title^="A"] { color: red; } p:empty { display: none; } .c { text-align: center; }
+td.n { color: {{ colour }}; }</style></head><body>
+<!-- for {{ name }} -->
+<p>Hello, {{ name }}! {{ name }}{{ other }} and {{ name | upper }} ({{ name | length }}).</p>
+<p>{{ other }}</p><p></p>
+{% if name == "Ann" %}<h1>Ann again</h1>{% endif %}
+<table><tr><td class="c" align="center">{{ name }}</td><td>{{ other }}</td></tr>
+<tr><td class="n" align="right">x</td><td align="center">{{ other }} {{ name }}</td></tr></table>
+<table><tr><td align="center">{{ other }}<br>{{ name }}, welcome</td></tr></table>
+<pre>{{ name }}   {{ other }}</pre>
+<a href="mailto:{{ other }}" title="{{ name }}">{{ name }}</a>
+<ul>{% for c in other %}<li>{{ c }}</li>{% endfor %}</ul>
+</body></html>"""
+
+
+# Values in text alone, laid out by their lengths: centred and right-aligned cells in tables of
+# two columns, values side by side and on lines of their own. Here the work is shared.
+IN_TEXT = """<!DOCTYPE html><html><head><title>T</title>
+<style>p:empty { display: none; } .c { text-align: center; }</style></head><body>
+<p>Hello, {{ name }}! {{ name }}{{ other }}.</p><p>{{ other }}</p><p></p>
+<table><tr><td class="c" align="center">{{ name }}</td><td>{{ other }}</td></tr>
+<tr><td align="right">x</td><td align="center">{{ other }} {{ name }}</td></tr></table>
+<table><tr><td align="center">{{ other }}<br>{{ name }}, welcome</td>
+<td align="right">{{ name }}</td></tr></table>
+<ul><li>{{ name }}</li><li>{{ other }}</li></ul><h1>{{ other }}</h1>
+</body></html>"""
+
+
+def make_type(root: Path, name: str, html: str) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "subject.txt").write_text("Hi {{ name }}")
+    (folder / "body.html").write_text(html)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("types")
+    make_type(root, "adversarial", ADVERSARIAL)
+    make_type(root, "in_text", IN_TEXT)
+    return [root, BUNDLED_DIR]
+
+
+@pytest.fixture(scope="module")
+def shared(folders: list[Path]) -> Templates:
+    return Templates(folders)
+
+
+@pytest.fixture(scope="module")
+def full(folders: list[Path]) -> Templates:
+    return Templates(folders, share_rendering=False)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES, other=NAMES, colour=st.sampled_from(["red", "blue", "A"]))
+def test_an_adversarial_layout_renders_as_in_full(shared, full, name, other, colour):
+    context = {"name": name, "other": other, "colour": colour}
+    assert shared.render("adversarial", context) == full.render("adversarial", context)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES, other=NAMES)
+def test_values_laid_out_by_length_render_as_in_full(shared, full, name, other):
+    context = {"name": name, "other": other}
+    assert shared.render("in_text", context) == full.render("in_text", context)
+    # Plain values of the lengths met before find their work done: that is the case tested.
+    assert shared.shared.tally("in_text")[1] > 0 or shared.shared.tally("in_text")[0] < 50
+
+
+def test_values_laid_out_by_length_did_share(folders, full):
+    templates = Templates(folders)
+    for name in ("Ann", "Bob", "Zoë", "李小龙 x", "Ann Lee", "Bo Chen"):
+        context = {"name": name, "other": "Acme Ltd"}
+        assert templates.render("in_text", context) == full.render("in_text", context)
+    tried, found = templates.shared.tally("in_text")
+    assert (tried, found) == (6, 3)  # filled by Ann, 李小龙 x, Ann Lee; found by the rest
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES, app_name=NAMES)
+def test_a_welcome_email_renders_as_in_full_whatever_the_names(shared, full, name, app_name):
+    context = {**full.sample_context("welcome"), "name": name, "app_name": app_name}
+    assert shared.render("welcome", context) == full.render("welcome", context)
+
+
+def test_every_bundled_type_renders_as_in_full(shared, full):
+    for name in full.names():
+        for person in ("Ann", "User 1234", "Zoë", "Ann"):
+            context = {**full.sample_context(name), "name": person}
+            assert shared.render(name, context) == full.render(name, context), name
+
+
+def test_welcome_emails_to_many_people_share_the_work(folders):
+    templates = Templates(folders)
+    context = templates.sample_context("welcome")
+    for number in range(100):
+        templates.render("welcome", {**context, "name": f"User {number}"})
+    tried, found = templates.shared.tally("welcome")
+    # One inlining and one text for each length of name (6 and 7), with the links and the
+    # support address, which sit in attributes, kept as they are: the same for everyone.
+    assert tried >= 99 and found >= tried - 3
+
+
+def test_a_type_whose_renders_never_repeat_stops_trying(tmp_path):
+    make_type(tmp_path, "unique", '<p><a href="{{ link }}">{{ name }}</a></p>')
+    templates = Templates([tmp_path])
+    for number in range(400):
+        html = templates.render("unique", {"name": "Ann", "link": f"https://x.test/{number}"}).html
+        assert f"https://x.test/{number}" in html
+    tried, found = templates.shared.tally("unique")
+    assert found < 0.2 * tried and tried < 400
