@@ -307,3 +307,22 @@ def test_the_recipients_refused_for_good_are_named_as_bounced(smtp_sink: SMTPSin
         b.send(make_email(to=["ann@example.com", "bob@example.com"]))
 
     assert caught.value.bounced == ("ann@example.com",)  # bob's refusal may pass later
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks for your order.\nNo line here starts with a dot.",
+        ".A first line with a dot\nthen\n.. two\n.\nand a lone one",
+    ],
+)
+def test_the_server_receives_exactly_the_bytes_built(smtp_sink: SMTPSink, text: str) -> None:
+    # A message with no line starting with a dot skips smtplib's dot-stuffing scan; one with
+    # such lines is stuffed. Either way the server, having unstuffed, holds the same bytes.
+    email = make_email(text=text, html=None)
+    with SMTPBackend(settings_for(smtp_sink)) as backend:
+        backend.send(email)
+        backend.send(email)  # the connection stays in step for the next transaction
+    first, second = smtp_sink.wait_for(2)
+    assert first.message.get_content() == text.replace("\n", "\r\n") + "\r\n"
+    assert first.raw.split(b"\r\n\r\n", 1)[1] == second.raw.split(b"\r\n\r\n", 1)[1]
