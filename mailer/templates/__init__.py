@@ -88,14 +88,11 @@ class Templates:
             subject = self._text.get_template(f"{name}/subject.txt").render(context)
             body = self._html.get_template(f"{name}/body.html")
             html = body.render(context)
-            text = None
+            # Shared by recipients whose values are its only change (``shared_rendering``).
+            shared = self.shared.share(name, body, context, html) if self.share_rendering else None
+            html, text = shared or (self._inline(html), None)
             if (owner / name / "body.txt").is_file():
                 text = self._text.get_template(f"{name}/body.txt").render(context).strip()
-                html = self._inline(html)
-            else:  # the text is derived: shared by recipients whose values are its only change
-                share = self.shared.share if self.share_rendering else None
-                shared = share(name, body, context, html) if share else None
-                html, text = shared or (self._inline(html), None)
         # split() breaks on every line boundary Python knows, so no CR or LF reaches the header.
         return Rendered(" ".join(subject.split()), html, text or derive_text(html))
 

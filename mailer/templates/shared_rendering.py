@@ -15,13 +15,15 @@ HTML gives, because each of these is checked, and anything else takes the full p
   as they treat its marker.
 - The marked render, markers replaced by the values, is the recipient's HTML character for
   character. A template that branches on a value, filters it or measures it fails this.
-- Every marker is text in an element's body: never in an attribute (a selector like
-  ``a[href^="mailto:"]`` matches on those), in ``<style>`` or ``<script>``, or in a comment.
-  CSS selectors do not see text, so the same styles are inlined.
+- Every marker is text in an element's body, in ``<style>``, ``<script>``, ``<pre>`` or a
+  comment never: CSS selectors do not see text, so the same styles are inlined. The one
+  attribute allowed is a link's ``href``, and only in a document whose stylesheets have no
+  attribute selector (like ``a[href^="mailto:"]``): inscriptis writes the target as it is,
+  and nothing else reads it.
 - The marker has the value's length. inscriptis lays table columns and alignment out by the
   length of each line, so the same lengths give the same layout, character for character.
 
-A value found anywhere else (a link's ``href``, say) is not marked again for its type: it
+A value found anywhere else (an image's ``src``, say) is not marked again for its type: it
 stays in the marked form as it is, so recipients share the work only when it is the same for
 them. A type whose renders rarely repeat a marked form stops trying after ``TRIAL`` renders
 that found the cache less than ``MIN_HIT_RATE`` of the time.
@@ -151,14 +153,20 @@ def _unmarked(marked: str, markers: Mapping[str, tuple[str, str]]) -> str:
 
 
 def _outside_text(html: str, characters: list[str]) -> set[str]:
-    """The marker characters found in ``html`` anywhere but the text of an ordinary element."""
+    """The marker characters found in ``html`` anywhere but the text of an ordinary element
+    or, where no stylesheet has an attribute selector, a link's target."""
     root = lxml.html.document_fromstring(html)
     found, misplaced = dict.fromkeys(characters, 0), set[str]()
+    links_plain = not any("[" in (style.text or "") for style in root.iter("style"))
     for element in root.iter():
         if not isinstance(element.tag, str):  # a comment or processing instruction
             misplaced.update(c for c in characters if c in (element.text or ""))
             continue
-        for value in element.attrib.values():
+        for attribute, value in element.attrib.items():
+            if links_plain and attribute == "href" and element.tag == "a":
+                for character in characters:
+                    found[character] += value.count(character)
+                continue
             misplaced.update(c for c in characters if c in value)
         for text, owner in ((element.text, element), (element.tail, element.getparent())):
             for character in characters:

@@ -50,6 +50,13 @@ IN_TEXT = """<!DOCTYPE html><html><head><title>T</title>
 </body></html>"""
 
 
+# A link's target may be marked too, unless a stylesheet selects on attributes.
+LINKS = """<html><head><style>a { color: blue; } td { text-align: center; }</style></head>
+<body><table><tr><td><a href="{{ link }}">{{ name }}</a></td><td>{{ link }}</td></tr></table>
+<p><a href="https://example.com/{{ name }}">{{ link }}</a></p></body></html>"""
+LINKS_SELECTED = LINKS.replace("a { color: blue; }", 'a[href$="1"] { color: red; }')
+
+
 def make_type(root: Path, name: str, html: str) -> None:
     folder = root / name
     folder.mkdir(parents=True)
@@ -62,6 +69,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("types")
     make_type(root, "adversarial", ADVERSARIAL)
     make_type(root, "in_text", IN_TEXT)
+    make_type(root, "links", LINKS)
+    make_type(root, "links_selected", LINKS_SELECTED)
     return [root, BUNDLED_DIR]
 
 
@@ -104,6 +113,32 @@ def test_values_laid_out_by_length_did_share(folders, full):
     assert (tried, found) == (6, 3)  # filled by Ann, 李小龙 x, Ann Lee; found by the rest
 
 
+LINK_TARGETS = st.one_of(
+    NAMES,
+    st.builds("https://example.com/t/{}".format, st.text(alphabet="abc19", max_size=12)),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=NAMES, link=LINK_TARGETS, kind=st.sampled_from(["links", "links_selected"]))
+def test_link_targets_render_as_in_full(shared, full, name, link, kind):
+    context = {"name": name, "link": link}
+    assert shared.render(kind, context) == full.render(kind, context)
+
+
+def test_link_targets_are_shared_unless_a_selector_reads_them(folders, full):
+    templates = Templates(folders)
+    for kind in ("links", "links_selected"):
+        for number in range(20):
+            context = {"name": "Ann", "link": f"https://example.com/t/{number:04}"}
+            assert templates.render(kind, context) == full.render(kind, context)
+    assert templates.shared.tally("links") == (20, 19)
+    # Each link is part of the key there, and every link differs.
+    assert templates.shared.tally("links_selected")[1] == 0
+
+
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -132,10 +167,10 @@ def test_welcome_emails_to_many_people_share_the_work(folders):
 
 
 def test_a_type_whose_renders_never_repeat_stops_trying(tmp_path):
-    make_type(tmp_path, "unique", '<p><a href="{{ link }}">{{ name }}</a></p>')
+    make_type(tmp_path, "unique", '<p><img src="{{ image }}" alt="">{{ name }}</p>')
     templates = Templates([tmp_path])
     for number in range(400):
-        html = templates.render("unique", {"name": "Ann", "link": f"https://x.test/{number}"}).html
-        assert f"https://x.test/{number}" in html
+        context = {"name": "Ann", "image": f"https://x.test/{number}"}
+        assert f"https://x.test/{number}" in templates.render("unique", context).html
     tried, found = templates.shared.tally("unique")
     assert found < 0.2 * tried and tried < 400
