@@ -13,8 +13,8 @@
 local function log_facets(record, prefix, indexes, status, old, id)
   local known = redis.call('HGET', record, 'facets')
   local facets = known and cjson.decode(known) or {}
-  local seen = {}
-  for _, facet in ipairs(facets) do seen[facet] = true end
+  local seen, before = {}, {}
+  for _, facet in ipairs(facets) do seen[facet], before[facet] = true, true end
   local learnt = false
   for _, index in ipairs(indexes) do
     local kind = string.match(string.sub(index, #prefix + 2), '^(%a+):')
@@ -29,7 +29,7 @@ local function log_facets(record, prefix, indexes, status, old, id)
     if old and old ~= status then redis.call('ZREM', facet .. ':status:' .. old, id) end
     table.insert(twins, facet .. ':status:' .. status)
   end
-  return twins
+  return twins, before
 end
 
 local function log_addresses(prefix, indexes, now, retention)
@@ -57,12 +57,16 @@ local function set_status(record, prefix, id, status, now, created_at, retention
   if old and (only_if == 'unseen' or (only_if == 'unless-live' and not requeued)) then
     return old
   end
-  local indexes = cjson.decode(indexes_json)
-  if #indexes > 0 then log_addresses(prefix, indexes, now, retention) end
-  for _, twin in ipairs(log_facets(record, prefix, indexes, status, old, id)) do
-    table.insert(indexes, twin)
+  -- A facet the record already has, and the index of every record, were written (with the
+  -- address sets) by the write that first named them: a later write adds only the twins.
+  local twins, before = log_facets(record, prefix, cjson.decode(indexes_json), status, old, id)
+  local indexes = {}
+  for _, index in ipairs(cjson.decode(indexes_json)) do
+    if not before[index] then table.insert(indexes, index) end
   end
-  table.insert(indexes, prefix .. ':all')
+  if #indexes > 0 then log_addresses(prefix, indexes, now, retention) end
+  for _, twin in ipairs(twins) do table.insert(indexes, twin) end
+  if not old then table.insert(indexes, prefix .. ':all') end
   table.insert(indexes, prefix .. ':status:' .. status)
   if old and old ~= status then
     redis.call('ZREM', prefix .. ':status:' .. old, id)
