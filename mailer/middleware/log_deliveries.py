@@ -29,6 +29,7 @@ from mailer import settings as mailer_settings
 from mailer import stores
 from mailer.message import SENDS_EMAIL, is_new_email
 from mailer.middleware.unrecorded_recorder import UnrecordedRecorder
+from mailer.stores import unrecorded
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.unrecorded import record_all
 
@@ -63,7 +64,7 @@ class LogDeliveries(Middleware):
 
 
 def _records_on_enqueue(broker: dramatiq.Broker) -> bool:
-    return getattr(broker, "unrecorded_key", None) is not None
+    return unrecorded.key_of(broker) is not None
 
 
 class _QueuedWriter:

@@ -31,6 +31,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 
 from mailer.message import is_new_email
+from mailer.stores import unrecorded
 from mailer.stores.queue_wake import wake_into
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def enqueue_all(
         return [broker.enqueue(message) for message in messages]
     enqueued = [m.copy(options={"redis_message_id": str(uuid.uuid4())}) for m in messages]
     dispatch = broker.scripts["dispatch"]
-    unrecorded_key = getattr(broker, "unrecorded_key", None)  # mailer's broker (its enqueue)
+    unrecorded_key = unrecorded.key_of(broker)
     with broker.client.pipeline(transaction=True) as pipe:
         for message in enqueued:
             broker.emit_before("enqueue", message, None)

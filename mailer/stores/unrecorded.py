@@ -41,6 +41,13 @@ def unrecorded_key(prefix: str = DEFAULT_PREFIX) -> str:
     return namespaced(prefix, "log", "unrecorded")
 
 
+def key_of(broker: dramatiq.Broker) -> str | None:
+    """The list ``broker``'s enqueues leave new emails on: mailer's Redis broker has one, any
+    other broker (a test's ``StubBroker``) none, and its emails are recorded another way."""
+    key: str | None = getattr(broker, "unrecorded_key", None)
+    return key
+
+
 def record_all(log: DeliveryLog, taken: list[dramatiq.Message[Any]] | None = None) -> int:
     """Write the ``queued`` record of ``taken`` and of every email still on ``log``'s list;
     how many. ``queued_all`` leaves alone any record a worker has written meanwhile."""

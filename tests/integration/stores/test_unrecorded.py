@@ -12,6 +12,7 @@ from mailer import send_email, stores
 from mailer.api.rendered import enqueue_rendered, rendered_message
 from mailer.envelope import Email
 from mailer.middleware.log_deliveries import flush_queued
+from mailer.stores import unrecorded
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.delivery_search import Criteria
 from mailer.stores.unrecorded import record_all
@@ -24,7 +25,7 @@ WELCOME = {"name": "Ann", "app_name": "Acme"}
 
 @pytest.fixture
 def log(redis_url: str) -> DeliveryLog:
-    assert getattr(dramatiq.get_broker(), "unrecorded_key", None), "not mailer's Redis broker"
+    assert unrecorded.key_of(dramatiq.get_broker()), "not mailer's Redis broker"
     return DeliveryLog(stores.redis_client(redis_url))
 
 
