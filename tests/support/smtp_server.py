@@ -12,6 +12,9 @@ Or use ``SMTPSink(...)`` directly as a context manager. The server listens on TC
 ``dramatiq`` worker in another process can send to it too: ``sink.env()`` gives the
 environment that points the smtp backend at it.
 
+The server offers PIPELINING (RFC 2920), as Postfix and the big providers do, so clients send
+MAIL, RCPT and DATA in one write; ``SMTPSink(pipelining=False)`` leaves it out.
+
 Given ``username`` and ``password``, the server offers AUTH LOGIN and PLAIN over plain TCP
 too, and answers MAIL from a session that has not logged in with 530.
 
@@ -26,6 +29,7 @@ What the server answers can be scripted, to test retries and failures:
   (30 s unless set), after a client's deadline: the answer lost after the handover.
 - ``sink.reject_all = "550 5.1.1 Mailbox unavailable"``: every DATA gets that reply.
 - ``sink.reject_recipient("gone@example.com")``: RCPT TO for that address gets a 550.
+- ``sink.reject_sender("spoof@example.com")``: MAIL FROM that address gets a 550.
 - ``sink.drop_connections()``: close every open session, as a server's idle timeout would.
 - ``sink.data_delay_s = 0.05``: take that long over each DATA before answering, as a busy
   provider does; a client that dies meanwhile leaves a message the server accepted anyway.
@@ -84,12 +88,14 @@ class SMTPSink:
         password: str | None = None,
         tls: TLSMode | None = None,
         certificate: Certificate | None = None,
+        pipelining: bool = True,
     ) -> None:
         if tls is not None and certificate is None:
             raise ValueError("a TLS sink needs a certificate (the smtp_certificate fixture)")
         self.host = HOST
         self.username, self.password = username, password
         self.tls, self.certificate = tls, certificate
+        self.pipelining = pipelining
         self.reject_all: str | None = None
         self.data_delay_s = 0.0
         self.late_answer_s = 30.0
@@ -97,6 +103,7 @@ class SMTPSink:
         self._messages: list[Received] = []
         self._script: list[str] = []
         self._refused: dict[str, str] = {}
+        self._refused_senders: dict[str, str] = {}
         self._attempts = 0
         self._connections = 0
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
@@ -204,6 +211,10 @@ class SMTPSink:
         with self._lock:
             self._refused[address.lower()] = reply
 
+    def reject_sender(self, address: str, reply: str = "550 5.7.1 Sender refused") -> None:
+        with self._lock:
+            self._refused_senders[address.lower()] = reply
+
     def drop_connections(self) -> None:
         """Close every open session from the server's side."""
         assert self._controller is not None, "the sink is not running"
@@ -235,10 +246,11 @@ class SMTPSink:
         )
         return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
-    def _reply_to_mail(self, session: Session) -> str | None:
+    def _reply_to_mail(self, session: Session, address: str) -> str | None:
         if self.username is not None and not session.authenticated:
             return "530 5.7.0 Authentication required"
-        return None
+        with self._lock:
+            return self._refused_senders.get(address.lower())
 
     def _reply_to_rcpt(self, address: str) -> str | None:
         with self._lock:
@@ -281,10 +293,23 @@ class _Handler:
     def __init__(self, sink: SMTPSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if not self.sink.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        refusal = self.sink._reply_to_mail(session)
+        refusal = self.sink._reply_to_mail(session, address)
         if refusal is not None:
             return refusal
         envelope.mail_from = address

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mailer.backends.smtp import SMTPBackend
+from mailer.backends.smtp_connection import Connection
 from mailer.envelope import Email
 from mailer.errors import PermanentSendError, TransientSendError, UnknownOutcome
 from mailer.settings import Settings
@@ -19,6 +22,13 @@ pytestmark = pytest.mark.integration
 
 SENDER = "Shop <shop@example.com>"
 USERNAME, PASSWORD = "shop-mailer", "s3cret-Pa55"
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def smtp_sink(request: pytest.FixtureRequest) -> Iterator[SMTPSink]:
+    """Each test twice: against a server offering PIPELINING, and one that does not."""
+    with SMTPSink(pipelining=request.param) as sink:
+        yield sink
 
 
 def settings_for(sink: SMTPSink, **overrides: Any) -> Settings:
@@ -161,6 +171,63 @@ def test_every_recipient_refused_is_permanent_for_5xx(smtp_sink: SMTPSink) -> No
     assert caught.value.status == 550
     assert "ann@example.com" not in caught.value.detail
     assert caught.value.bounced == ("ann@example.com",)
+
+
+def test_a_refused_transaction_leaves_the_connection_in_step(smtp_sink: SMTPSink) -> None:
+    # The backend drops a connection after any refusal; the client itself must still end
+    # each refused transaction cleanly (RFC 2920: every reply of the group read, then RSET).
+    smtp_sink.reject_recipient("gone@example.com")
+    smtp_sink.reject_sender("spoof@example.com")
+    deadline_s = time.monotonic() + 10
+    connection = Connection(HOST, smtp_sink.port, deadline_s=deadline_s, step_s=5.0)
+    try:
+        connection.ehlo()
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            connection.sendmail(
+                "shop@example.com", ["gone@example.com"], b"Subject: a\r\n\r\nx\r\n"
+            )
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            connection.sendmail(
+                "spoof@example.com", ["ann@example.com"], b"Subject: b\r\n\r\nx\r\n"
+            )
+        refused = connection.sendmail(
+            "shop@example.com", ["gone@example.com", "ann@example.com"], b"Subject: c\r\n\r\nx\r\n"
+        )
+    finally:
+        connection.close()
+
+    assert set(refused) == {"gone@example.com"}
+    [received] = smtp_sink.wait_for(1)
+    assert received.message["Subject"] == "c"
+    assert received.rcpt_tos == ["ann@example.com"]
+
+
+def test_pipelining_writes_the_envelope_and_data_command_at_once(
+    smtp_sink: SMTPSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps: list[str] = []
+    send, getreply = Connection.send, Connection.getreply
+
+    def recording_send(self: Connection, data: Any) -> None:
+        steps.append("write")
+        send(self, data)
+
+    def recording_getreply(self: Connection) -> tuple[int, bytes]:
+        steps.append("read")
+        return getreply(self)
+
+    with SMTPBackend(settings_for(smtp_sink)) as backend:
+        backend.open()
+        monkeypatch.setattr(Connection, "send", recording_send)
+        monkeypatch.setattr(Connection, "getreply", recording_getreply)
+        backend.send(make_email(to=["ann@example.com", "bob@example.com"]))
+        monkeypatch.undo()  # the QUIT at the end is not part of the transaction
+
+    assert smtp_sink.wait_for(1)[0].rcpt_tos == ["ann@example.com", "bob@example.com"]
+    if smtp_sink.pipelining:  # MAIL, 2 x RCPT and DATA, then the message: 2 round trips
+        assert steps == ["write", "read", "read", "read", "read", "write", "read"]
+    else:
+        assert steps == ["write", "read"] * 5
 
 
 def test_every_recipient_refused_is_transient_if_one_was_4xx(smtp_sink: SMTPSink) -> None:
