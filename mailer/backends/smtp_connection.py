@@ -13,6 +13,7 @@ more, and each round trip on a busy worker costs more CPU than building the mess
 
 from __future__ import annotations
 
+import contextlib
 import re
 import smtplib
 import time
@@ -156,7 +157,8 @@ class Connection(smtplib.SMTP):
         if code == 421:
             self.close()
         else:
-            self._rset()
+            with contextlib.suppress(smtplib.SMTPServerDisconnected):  # told on the next command
+                self.rset()
 
     def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         self.data_sent = True

@@ -20,7 +20,8 @@ The timeout still bounds every wait: the fetch after it refreshes the worker's h
 runs Dramatiq's maintenance pass (handing back a dead worker's messages) as before. Once the
 worker begins to shut down, waits are cut to 50 ms: Dramatiq stops the consumers after the
 worker threads, and a consumer blocked for a whole timeout would hold the exit up that long.
-It also tells its broker which messages it handed out (see ``mailer.broker.redis_broker``).
+It also tells its broker which messages it handed out (see ``mailer.broker.redis_broker``),
+and skips the ack of a message whose ack went with its outcome already.
 """
 
 from __future__ import annotations
@@ -112,12 +113,16 @@ class Consumer(_RedisConsumer):
 
     def ack(self, message: MessageProxy) -> None:
         try:
-            super().ack(message)
+            if self.broker.acked_already(message.options["redis_message_id"]):
+                self.queued_message_ids.discard(message.message_id)
+            else:
+                super().ack(message)
         finally:
             self._let_go([message])
 
     def nack(self, message: MessageProxy) -> None:
         try:
+            self.broker.acked_already(message.options["redis_message_id"])  # a no-op if so
             super().nack(message)
         finally:
             self._let_go([message])

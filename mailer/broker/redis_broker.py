@@ -12,6 +12,9 @@ that queue that no thread holds go back on the queue. Held are the messages hand
 yet acked, nacked or put back, and those waiting in the thread's delay queue. Dramatiq's
 ``requeue`` moves only ids still in the acks set, so one acked meanwhile is left alone.
 
+A sent email's ack goes in the pipeline that writes its outcome (``ack_into``,
+``mailer.stores.queue_acks``); its consumer then skips the round trip of its own.
+
 Every write that puts messages on a queue also wakes the queue's idle consumers, which block
 on a wake stream instead of polling (``mailer.broker.consumer``): an enqueue is one script
 that stores the message and wakes the queue in the same round trip.
@@ -26,12 +29,14 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
 from dramatiq.errors import ConnectionClosed
 
 from mailer.broker.consumer import Consumer
 from mailer.message import is_new_email
-from mailer.stores import queue_wake
+from mailer.stores import queue_acks, queue_wake
+from mailer.stores.scripts import Batch
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class RedisBroker(DramatiqRedisBroker):
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = defaultdict(set)  # redis message ids, by queue
         self._consumed: set[str] = set()
+        self._acked: set[str] = set()  # redis message ids acked with their outcome
         #: Set as the worker begins to shut down: its consumers stop blocking for long.
         self.stopping = threading.Event()
 
@@ -110,6 +116,30 @@ class RedisBroker(DramatiqRedisBroker):
         queue_wake.wake(self.client, self.namespace, queue_name)
         return result
 
+    def ack_into(self, batch: Batch, message: MessageProxy) -> None:
+        """Ack ``message``, which a worker thread is processing, in ``batch``: once the batch
+        has run, its consumer's ack costs no round trip (``acked_already``). A message this
+        broker's consumers did not hand out is left to whoever did."""
+        redis_message_id = message.options.get("redis_message_id")
+        with self._lock:
+            if redis_message_id not in self._held[message.queue_name]:
+                return
+
+        def acked(_reply: Any) -> None:
+            with self._lock:
+                self._acked.add(redis_message_id)
+
+        namespace, queue_name = self.namespace, message.queue_name
+        queue_acks.ack_into(batch, namespace, self.broker_id, queue_name, redis_message_id, acked)
+
+    def acked_already(self, redis_message_id: str) -> bool:
+        """Whether ``ack_into`` acked this message; forgotten once asked."""
+        with self._lock:
+            if redis_message_id not in self._acked:
+                return False
+            self._acked.discard(redis_message_id)
+            return True
+
     def hold(self, queue_name: str, redis_message_id: str) -> None:
         with self._lock:
             self._held[queue_name].add(redis_message_id)
@@ -119,7 +149,7 @@ class RedisBroker(DramatiqRedisBroker):
             self._held[queue_name].difference_update(redis_message_ids)
 
     def _hand_back_unheld(self, queue_name: str) -> None:
-        acks = f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}"
+        acks = queue_acks.acks_key(self.namespace, self.broker_id, queue_name)
         fetched = {bytes(member).decode() for member in self.client.smembers(acks)}
         stale = sorted(fetched - self._holding(queue_name))
         if stale:

@@ -3,9 +3,11 @@
 Sent: the receipt (which also lets the claim go), the rate-limit slot's release, the delivery
 log's ``sent`` with its counters, and the failover circuit's success. Failed: the claim and
 slot released, the log's ``retrying`` or ``dead``, the failure log, the circuit's count, and
-the bounced addresses suppressed. Either way the log keeps the email's masked content. An
-``UnknownOutcome`` is logged as an ``unknown`` attempt, keeps the message to its backend and
-leaves the circuit alone. Each store adds its part to the one ``Batch``.
+the bounced addresses suppressed. Either way the log keeps the email's masked content. A sent
+email's message is acked in the same pipeline, on a broker that can
+(``mailer.stores.queue_acks``). An ``UnknownOutcome`` is logged as an ``unknown`` attempt,
+keeps the message to its backend and leaves the circuit alone. Each store adds its part to
+the one ``Batch``.
 
 An outcome that cannot be written because Redis is down is written once Redis is back: the
 thread waits, as Dramatiq's own ack would. A sent email whose receipt was never written
@@ -17,8 +19,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+import dramatiq
 import redis
 
 from mailer.errors import (
@@ -47,6 +50,13 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 #: Longest pause between two tries at writing an outcome while Redis is unreachable.
 MAX_WRITE_BACKOFF_S = 2.0
+
+
+@runtime_checkable
+class AcksWithOutcome(Protocol):
+    """A broker that acks a message in a batch of the worker's (``mailer.broker``'s)."""
+
+    def ack_into(self, batch: Batch, message: Any) -> None: ...
 
 
 class Settle:
@@ -78,6 +88,9 @@ class Settle:
             self._keep_content(batch, job)
             self.stores.failover.succeeded_into(batch, gate.backend)
             self.stores.failover.delivered_into(batch, job.message.message_id)
+            broker = dramatiq.get_broker()
+            if isinstance(broker, AcksWithOutcome):
+                broker.ack_into(batch, job.message)
             return receipt
 
         return self._write(job, write)

@@ -25,7 +25,9 @@ from mailer.broker.consumer import Consumer
 from mailer.broker.redis_broker import RedisBroker
 from mailer.envelope import Email
 from mailer.priorities import LEVELS
+from mailer.stores import queue_acks
 from mailer.stores.batch_enqueue import enqueue_all
+from mailer.stores.scripts import Batch
 from tests.support.worker import wait_until
 
 pytestmark = pytest.mark.integration
@@ -178,3 +180,53 @@ def test_a_delay_queue_consumer_wakes_at_its_earliest_eta(broker):
     consumer = broker.consume(f"{LEVELS['critical'].queue_name}.DQ", timeout=TIMEOUT_MS)
     woken = in_thread(lambda: next(consumer), thread=_ConsumerThread)
     assert woken.result(timeout=WOKEN_WITHIN_S) is None
+
+
+def acks_and_bodies(broker: RedisBroker, client: redis.Redis, queue_name: str) -> tuple[int, int]:
+    """What this worker still has to ack of a queue, and the bodies the queue still stores."""
+    acks = queue_acks.acks_key(broker.namespace, broker.broker_id, queue_name)
+    return int(client.scard(acks)), int(client.hlen(f"{broker.namespace}:{queue_name}.msgs"))
+
+
+def test_a_message_acked_with_its_outcome_is_not_acked_again(broker, client, monkeypatch):
+    queue_name = LEVELS["low"].queue_name
+    broker.enqueue(welcome(queue_name))
+    consumer = broker.consume(queue_name, prefetch=1, timeout=TIMEOUT_MS)
+    message = next_message(consumer)
+    assert acks_and_bodies(broker, client, queue_name) == (1, 1)
+
+    batch = Batch(client)
+    broker.ack_into(batch, message)
+    batch.execute()
+    assert acks_and_bodies(broker, client, queue_name) == (0, 0)
+    dramatiq_acks: list[Any] = []
+    monkeypatch.setattr(broker, "do_ack", lambda *args: dramatiq_acks.append(args))
+    consumer.ack(message)
+
+    assert dramatiq_acks == []
+    assert consumer.outstanding_message_count == 0  # room for the next fetch
+
+
+def test_an_early_ack_not_run_leaves_the_ack_to_dramatiq(broker, client):
+    queue_name = LEVELS["low"].queue_name
+    broker.enqueue(welcome(queue_name))
+    consumer = broker.consume(queue_name, prefetch=1, timeout=TIMEOUT_MS)
+    message = next_message(consumer)
+
+    broker.ack_into(Batch(client), message)  # the outcome's batch never ran: Redis was down
+    consumer.ack(message)
+
+    assert acks_and_bodies(broker, client, queue_name) == (0, 0)
+
+
+def test_a_message_this_broker_did_not_hand_out_is_not_acked_early(broker, client):
+    queue_name = LEVELS["low"].queue_name
+    message = dramatiq.broker.MessageProxy(broker.enqueue(welcome(queue_name)))
+
+    batch = Batch(client)
+    broker.ack_into(batch, message)
+
+    assert len(batch) == 0
+    assert acks_and_bodies(broker, client, queue_name) == (0, 1)
+    assert broker.acked_already(message.options["redis_message_id"]) is False
+    client.delete(f"{broker.namespace}:{queue_name}", f"{broker.namespace}:{queue_name}.msgs")
