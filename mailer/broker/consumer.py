@@ -12,7 +12,10 @@ and then:
   An entry added after the last one seen, even while this consumer was fetching, ends the
   next wait at once: no arrival is missed between the fetch and the wait.
 - no room to fetch (``prefetch`` messages already handed out and not yet acked): it waits
-  for an ack or nack of this process to make room, instead of sleeping a back-off.
+  for acks or nacks of this process to make room, instead of sleeping a back-off. A busy
+  queue is refilled once half the prefetch (at most ``REFILL_BATCH`` places) is free, not
+  after every ack: each fetch is a round trip, and the rest keeps the threads busy meanwhile.
+  A delay queue, whose prefetch is in the thousands, is refilled as soon as that many left.
 - a delay queue's consumer wakes no later than the earliest ``eta`` its thread holds, so a
   delayed message (a retry, a rate-limit put-back) comes back on time.
 
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 #: Where a consumer starts reading its wake stream: the entry already there ends its first
 #: wait at once, which costs one extra fetch and nothing else.
 _FIRST_ID = "0-0"
+#: The most free places in the prefetch a consumer waits for before it fetches again.
+REFILL_BATCH = 8
 #: The longest wait once the worker is shutting down, so its consumers stop soon after its
 #: threads instead of up to a timeout later.
 _STOPPING_WAIT_MS = 50
@@ -56,7 +61,9 @@ class Consumer(_RedisConsumer):
         super().__init__(broker, queue_name, prefetch, timeout)
         self._wake_key = wake_key(broker.namespace, queue_name)
         self._seen: Any = _FIRST_ID
-        self._room = threading.Event()  # set by an ack or nack: a message left this process
+        #: Free places in the prefetch that make a fetch worth its round trip.
+        self._refill_at = max(1, min(prefetch // 2, REFILL_BATCH))
+        self._room = threading.Event()  # set once acks and nacks made room enough
 
     def __next__(self) -> MessageProxy | None:
         try:
@@ -68,7 +75,7 @@ class Consumer(_RedisConsumer):
                     continue
                 self._room.clear()  # before counting: an ack from now on ends the wait below
                 room = self.prefetch - self.outstanding_message_count
-                if room > 0:
+                if room >= self._refill_at or room == self.prefetch:
                     self.message_cache = self.broker.do_fetch(self.queue_name, room)
                     if self.message_cache:
                         continue
@@ -133,4 +140,5 @@ class Consumer(_RedisConsumer):
 
     def _let_go(self, messages: list[MessageProxy]) -> None:
         self.broker.release(self.queue_name, [m.options["redis_message_id"] for m in messages])
-        self._room.set()
+        if self.prefetch - self.outstanding_message_count >= self._refill_at:
+            self._room.set()

@@ -153,6 +153,29 @@ def test_a_full_prefetch_waits_for_an_ack_instead_of_a_timeout(broker):
     consumer.ack(next_message(consumer))
 
 
+def test_a_busy_queue_is_refilled_once_half_the_prefetch_is_free(broker, client):
+    queue_name = LEVELS["low"].queue_name
+    for n in range(6):
+        broker.enqueue(welcome(queue_name, n))
+    consumer = broker.consume(queue_name, prefetch=4, timeout=TIMEOUT_MS)
+    handed_out = [next_message(consumer) for _ in range(4)]
+    assert client.llen(f"{broker.namespace}:{queue_name}") == 2  # one fetch took four
+
+    consumer.ack(handed_out.pop())
+    waiting = in_thread(lambda: next(consumer))  # one place free of four: not worth a fetch
+    time.sleep(0.2)
+    assert not waiting.done()
+    assert client.llen(f"{broker.namespace}:{queue_name}") == 2
+
+    consumer.ack(handed_out.pop())  # two free: the next fetch takes both left
+
+    assert waiting.result(timeout=WOKEN_WITHIN_S) is None
+    handed_out += [next_message(consumer) for _ in range(2)]
+    assert client.llen(f"{broker.namespace}:{queue_name}") == 0
+    for message in handed_out:
+        consumer.ack(message)
+
+
 class _ConsumerThread(threading.Thread):
     """A thread holding a delayed message, as Dramatiq's consumer thread does."""
 
