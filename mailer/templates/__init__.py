@@ -83,7 +83,7 @@ class Templates:
 
     def render(self, name: str, context: Mapping[str, Any]) -> Rendered:
         """Subject, HTML and text; every template failure is a ``RenderError`` (permanent)."""
-        owner = self._owner(valid_name(name))
+        self._owner(valid_name(name))
         with map_errors(name):
             subject = self._text.get_template(f"{name}/subject.txt").render(context)
             body = self._html.get_template(f"{name}/body.html")
@@ -91,7 +91,7 @@ class Templates:
             # Shared by recipients whose values are its only change (``shared_rendering``).
             shared = self.shared.share(name, body, context, html) if self.share_rendering else None
             html, text = shared or (self._inline(html), None)
-            if (owner / name / "body.txt").is_file():
+            if self._loader.has_text(name):
                 text = self._text.get_template(f"{name}/body.txt").render(context).strip()
         # split() breaks on every line boundary Python knows, so no CR or LF reaches the header.
         return Rendered(" ".join(subject.split()), html, text or derive_text(html))

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from jinja2 import Environment
 
+from mailer.templates import loader as type_loader
 from mailer.templates.loader import TypeLoader
 
 _cache: dict[tuple[tuple[Path, ...], str], tuple[dict[str, int], str, float]] = {}
 _lock = threading.Lock()
-#: How long a type's files are taken as unchanged after their times were last looked at.
-RECHECK_S = 1.0
 
 
 def fingerprint(directories: tuple[Path, ...], name: str) -> str:
@@ -32,7 +31,7 @@ def fingerprint(directories: tuple[Path, ...], name: str) -> str:
         cached = _cache.get(key)
     if cached is not None:
         files, digest, checked_at = cached
-        if now - checked_at < RECHECK_S:
+        if now - checked_at < type_loader.RECHECK_S:
             return digest
         if _mtimes(files) == files:
             with _lock:

@@ -3,11 +3,16 @@
 A type is a folder holding ``subject.txt`` and ``body.html`` (``body.txt`` optional). Folders
 are searched in order, the app's own first and the bundled one last, so an app overrides a
 bundled type or adds one by shipping a folder; shared files (``base.html``) resolve in order.
+
+Which folder holds a type, and whether a file changed since Jinja compiled it, are looked up
+on disk at most once a second (``RECHECK_S``): a busy worker renders hundreds of emails a
+second, and each ``stat`` hands the interpreter lock to another thread and back.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +27,8 @@ OWN_FILES = ("subject.txt", "body.html", "body.txt")
 # A wheel force-includes templates/ in the package as _templates; a checkout has it beside.
 _PACKAGE_DIR = Path(__file__).parents[1]
 _INSTALLED_DIR = _PACKAGE_DIR / "_templates"
+#: How long what was found on disk is taken as still so.
+RECHECK_S = 1.0
 BUNDLED_DIR = _INSTALLED_DIR if _INSTALLED_DIR.is_dir() else _PACKAGE_DIR.parent / "templates"
 
 
@@ -35,12 +42,29 @@ class TypeLoader(FileSystemLoader):
     def __init__(self, directories: tuple[Path, ...]) -> None:
         super().__init__(list(directories))
         self.directories = directories
+        self._found: dict[str, tuple[Path, bool, float]] = {}  # owner, has body.txt, when
 
     def owner(self, name: str) -> Path | None:
         """The first folder holding type ``name``: its ``subject.txt`` and ``body.html``."""
+        found = self._find(name)
+        return None if found is None else found[0]
+
+    def has_text(self, name: str) -> bool:
+        """Whether type ``name`` ships its own ``body.txt``."""
+        found = self._find(name)
+        return found is not None and found[1]
+
+    def _find(self, name: str) -> tuple[Path, bool, float] | None:
+        now = time.monotonic()
+        found = self._found.get(name)
+        if found is not None and now - found[2] < RECHECK_S:
+            return found
         for directory in self.directories:
             if all((directory / name / file).is_file() for file in OWN_FILES[:2]):
-                return directory
+                found = (directory, (directory / name / OWN_FILES[2]).is_file(), now)
+                self._found[name] = found
+                return found
+        self._found.pop(name, None)  # not found is looked up again: the caller will say so
         return None
 
     def get_source(
@@ -49,8 +73,10 @@ class TypeLoader(FileSystemLoader):
         folder, slash, _ = template.partition("/")
         owner = self.owner(folder) if slash and NAME.fullmatch(folder) else None
         if owner is None:
-            return super().get_source(environment, template)
-        return FileSystemLoader(owner).get_source(environment, template)
+            source, filename, uptodate = super().get_source(environment, template)
+        else:
+            source, filename, uptodate = FileSystemLoader(owner).get_source(environment, template)
+        return source, filename, _at_most_once_a_second(uptodate)
 
     def files(
         self, environment: Environment, name: str
@@ -73,6 +99,24 @@ class TypeLoader(FileSystemLoader):
             yield template, source, filename, ast
             references = meta.find_referenced_templates(ast)
             pending.extend(sorted((ref for ref in references if ref), reverse=True))
+
+
+def _at_most_once_a_second(uptodate: Callable[[], bool]) -> Callable[[], bool]:
+    """Jinja asks whether a file changed each time a template is used; ask the disk only when
+    ``RECHECK_S`` has passed since it last said no."""
+    checked_at = time.monotonic()
+
+    def check() -> bool:
+        nonlocal checked_at
+        now = time.monotonic()
+        if now - checked_at < RECHECK_S:
+            return True
+        if not uptodate():
+            return False
+        checked_at = now
+        return True
+
+    return check
 
 
 def valid_name(name: object) -> str:

@@ -42,9 +42,7 @@ def test_a_changed_template_is_labelled(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(
-        "mailer.templates.fingerprints.RECHECK_S", 0.0
-    )  # look at the files every time
+    monkeypatch.setattr("mailer.templates.loader.RECHECK_S", 0.0)  # look at the files every time
     shutil.copytree(BUNDLED_DIR / "password_reset", tmp_path / "password_reset")
     own = dataclasses.replace(mailer_settings, templates_dir=tmp_path)
     settings.configure(own)

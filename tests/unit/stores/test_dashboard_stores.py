@@ -93,9 +93,7 @@ def test_a_failed_try_keeps_its_content_with_the_types_own_sensitive_keys(
 def test_the_fingerprint_changes_with_a_file_the_type_extends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        "mailer.templates.fingerprints.RECHECK_S", 0.0
-    )  # look at the files every time
+    monkeypatch.setattr("mailer.templates.loader.RECHECK_S", 0.0)  # look at the files every time
     (tmp_path / "note").mkdir()
     (tmp_path / "base.html").write_text("<p>{% block body %}{% endblock %}</p>")
     (tmp_path / "note" / "subject.txt").write_text("Hi")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -253,3 +255,45 @@ def test_for_settings_puts_the_app_folder_first_and_caches(tmp_path: Path) -> No
     assert templates is for_settings(Settings(templates_dir=tmp_path))
     assert for_settings(Settings()).directories == (BUNDLED_DIR,)
     assert templates.exists("invoice") and not for_settings(Settings()).exists("invoice")
+
+
+def test_the_disk_is_looked_at_at_most_once_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_type(tmp_path, "note", "Hi {{ name }}", "<p>{{ name }}</p>", "{{ name }}")
+    templates = Templates([tmp_path, BUNDLED_DIR])
+    templates.render("note", {"name": "Ann"})
+    looked: list[str] = []
+    for call in ("is_file", "stat"):
+        original = getattr(Path, call)
+
+        def counted(self: Path, *args: object, _original=original, **kwargs: object) -> object:
+            looked.append(str(self))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, call, counted)
+    os_stat = os.stat
+    monkeypatch.setattr(
+        "os.stat", lambda *args, **kwargs: looked.append("os.stat") or os_stat(*args, **kwargs)
+    )
+
+    for name in ("Bob", "Cy", "Di"):
+        assert templates.render("note", {"name": name}).text == name
+
+    assert looked == []
+
+
+def test_a_changed_or_added_file_is_used_once_a_second_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mailer.templates.loader.RECHECK_S", 0.05)
+    make_type(tmp_path, "note", "Hi {{ name }}", "<p>{{ name }}</p>")
+    templates = Templates([tmp_path])
+    assert templates.render("note", {"name": "Ann"}).subject == "Hi Ann"
+
+    (tmp_path / "note" / "subject.txt").write_text("Hello {{ name }}")
+    (tmp_path / "note" / "body.txt").write_text("Plain {{ name }}")
+    time.sleep(0.1)
+
+    rendered = templates.render("note", {"name": "Ann"})
+    assert (rendered.subject, rendered.text) == ("Hello Ann", "Plain Ann")
