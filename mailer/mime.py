@@ -20,8 +20,8 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import random
 import re
-import secrets
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -170,7 +170,7 @@ def _parameter(key: str, value: str) -> str:
 def multipart(subtype: str, parts: Sequence[str]) -> str:
     """``multipart/<subtype>`` of ``parts`` (each headers and body). The boundary starts
     ``=_``, which neither quoted-printable nor base64 ever writes, so no body can hold it."""
-    boundary = f"=_{secrets.token_hex(12)}"
+    boundary = f"=_{random.getrandbits(96):024x}"  # unique, not secret: no system call
     # Each delimiter begins with the CRLF before it (RFC 2046 5.1.1), so a part keeps its own.
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts)
     return (

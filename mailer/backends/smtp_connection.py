@@ -2,7 +2,8 @@
 
 ``MAILER_SEND_DEADLINE`` bounds a whole send, and smtplib knows only a timeout per network
 step; so before each command is written and each reply read, the socket is given what is left
-of the deadline, at most ``SMTP_TIMEOUT``. The connection also remembers whether the whole
+of the deadline, at most ``SMTP_TIMEOUT`` (to within 0.1 s, so that it is not set again for
+every step). The connection also remembers whether the whole
 message and its final dot were written: from then on the server may have queued it, and a
 timeout or a dropped line is an unknown outcome, not a failure.
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 #: only to give it back in angle brackets.
 _BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"]+@[^\s<>()\[\]\\,;:\"]+")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+#: How far a step's socket timeout may be from its exact share of the deadline.
+TIMEOUT_SLACK_S = 0.1
 
 
 class Connection(smtplib.SMTP):
@@ -63,16 +66,23 @@ class Connection(smtplib.SMTP):
             raise TimeoutError("the send deadline (MAILER_SEND_DEADLINE) passed")
         return min(self.step_s, left_s)
 
-    def send(self, s: ReadableBuffer | str) -> None:
+    def _give_step_timeout(self) -> None:
+        """The socket's timeout for the next step, set again only once it is more than
+        ``TIMEOUT_SLACK_S`` off: setting it is a system call, and each hands the interpreter
+        lock to another thread and back, several times per email."""
         if self.sock is not None:
-            self.sock.settimeout(self._step_timeout_s())
+            timeout_s, current_s = self._step_timeout_s(), self.sock.gettimeout()
+            if current_s is None or abs(current_s - timeout_s) > TIMEOUT_SLACK_S:
+                self.sock.settimeout(timeout_s)
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        self._give_step_timeout()
         super().send(s)
         if self.data_sent and self.last_code == 354:
             self.handed_over = True
 
     def getreply(self) -> tuple[int, bytes]:
-        if self.sock is not None:
-            self.sock.settimeout(self._step_timeout_s())
+        self._give_step_timeout()
         code, reply = super().getreply()
         self.last_code, self.last_reply = code, reply
         return code, reply

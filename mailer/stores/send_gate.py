@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ import dramatiq
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.failover import Failover
 from mailer.stores.rate_limiter import ALL, RateLimiter
-from mailer.stores.receipts import Receipt, Receipts, receipt_from
+from mailer.stores.receipts import Receipt, Receipts, new_token, receipt_from
 from mailer.stores.scripts import Script
 from mailer.stores.suppression import SuppressionList, normalise
 
@@ -92,7 +91,7 @@ class SendGate:
     ) -> Gate:
         """Pass ``message`` through the gate; ``queued``: it already waited its turn once.
         ``token`` names the claim: a new one, or the one an earlier try may have taken."""
-        token = token or uuid.uuid4().hex
+        token = token or new_token()
         reply = _BEGIN(
             self.receipts.client,
             self._keys(message),

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from mailer.errors import MailerError, Throttled
 from mailer.masking import DEFAULT_SENSITIVE
 from mailer.settings import Settings
 from mailer.stores import Stores
-from mailer.stores.receipts import Receipt
+from mailer.stores.receipts import Receipt, new_token
 from mailer.stores.scripts import preload
 from mailer.stores.send_gate import Gate, Recipients, SendGate
 from mailer.stores.suppression import normalise
@@ -129,7 +128,7 @@ class Sender:
         """Claim, suppression, backend and rate slot, in the one round trip before rendering."""
         queued = job.message.options.get("deferrals", 0) > 0
         # A try whose answer Redis never sent may hold the claim: its copy takes it back.
-        token = job.message.options.get(CLAIM_OPTION) or uuid.uuid4().hex
+        token = job.message.options.get(CLAIM_OPTION) or new_token()
         try:
             gate = self.gate.begin(job.message, self._recipients(job), queued=queued, token=token)
         except (redis.ConnectionError, redis.TimeoutError) as err:
