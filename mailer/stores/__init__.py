@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import redis
 
 from mailer.settings import Settings
+from mailer.stores.connection import connect
 from mailer.stores.delivery_log import DeliveryLog
 from mailer.stores.failover import Failover
 from mailer.stores.failure_log import FailureLog
@@ -26,9 +27,6 @@ from mailer.stores.rate_limiter import RateLimiter, limits_for
 from mailer.stores.receipts import Receipts
 from mailer.stores.schedules import ScheduleStore
 from mailer.stores.suppression import SuppressionList
-
-#: How long a call waits for Redis to accept a connection before it says Redis is down.
-CONNECT_TIMEOUT_S = 5.0
 
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -42,7 +40,7 @@ def redis_client(url: str) -> redis.Redis:
     """
     with _clients_lock:
         if url not in _clients:
-            _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S)
+            _clients[url] = connect(url)
         return _clients[url]
 
 

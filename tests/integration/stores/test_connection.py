@@ -1,0 +1,65 @@
+"""The pool's check of a connection before it hands it out, made in one system call
+(``mailer.stores.connection``), still catches what redis-py's own check catches."""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from mailer.stores.connection import ProbingParser, connect
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["", "?socket_timeout=5"], ids=["blocking", "with-a-socket-timeout"])
+def client(redis_url: str, request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    client = connect(redis_url + request.param)
+    yield client
+    client.close()
+
+
+def only_connection(client: redis.Redis) -> redis.Connection:
+    pool = client.connection_pool
+    [connection] = pool._available_connections
+    assert isinstance(connection._parser, ProbingParser)
+    return connection
+
+
+def test_a_connection_the_server_closed_while_idle_is_made_again(client: redis.Redis) -> None:
+    client.set("probe:key", "1")
+    connection = only_connection(client)
+    assert (
+        client.client_kill_filter(_id=client.client_id(), skipme=False) == 1
+    )  # as an idle timeout would
+
+    assert client.get("probe:key") == b"1"  # no error: the check found it closed
+
+    assert only_connection(client) is connection  # the same object, connected again
+    client.delete("probe:key")
+
+
+def test_a_reply_left_unread_never_answers_the_next_command(client: redis.Redis) -> None:
+    client.set("probe:key", "mine")
+    connection = client.connection_pool.get_connection("GET")
+    connection.send_command("ECHO", "stale")  # given back before its reply was read
+    select.select([connection._sock], [], [], 5)  # the reply has arrived
+    client.connection_pool.release(connection)
+
+    assert client.get("probe:key") == b"mine"
+    client.delete("probe:key")
+
+
+def test_a_healthy_connection_is_reused_and_stays_blocking(redis_url: str) -> None:
+    client = connect(redis_url)
+    client.ping()
+    connection = only_connection(client)
+
+    for _ in range(3):
+        assert client.ping() is True
+
+    assert only_connection(client) is connection
+    assert connection._sock.gettimeout() is None  # the check left its mode alone
+    client.close()
