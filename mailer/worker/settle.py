@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, TypeVar
 
 import dramatiq
 import redis
@@ -52,13 +52,6 @@ T = TypeVar("T")
 MAX_WRITE_BACKOFF_S = 2.0
 
 
-@runtime_checkable
-class AcksWithOutcome(Protocol):
-    """A broker that acks a message in a batch of the worker's (``mailer.broker``'s)."""
-
-    def ack_into(self, batch: Batch, message: Any) -> None: ...
-
-
 class Settle:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
@@ -88,9 +81,9 @@ class Settle:
             self._keep_content(batch, job)
             self.stores.failover.succeeded_into(batch, gate.backend)
             self.stores.failover.delivered_into(batch, job.message.message_id)
-            broker = dramatiq.get_broker()
-            if isinstance(broker, AcksWithOutcome):
-                broker.ack_into(batch, job.message)
+            ack_into = getattr(dramatiq.get_broker(), "ack_into", None)
+            if ack_into is not None:  # a broker that acks in a batch of ours (mailer.broker)
+                ack_into(batch, job.message)
             return receipt
 
         return self._write(job, write)
