@@ -34,6 +34,7 @@ from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
 from dramatiq.errors import ConnectionClosed
 
 from mailer.broker.consumer import Consumer
+from mailer.broker.hooks import ListenersOnly
 from mailer.message import is_new_email
 from mailer.stores import queue_acks, queue_wake
 from mailer.stores.scripts import Batch
@@ -44,7 +45,7 @@ _NO_LIMIT_MS = 2**31
 _MARGIN_MS = 100
 
 
-class RedisBroker(DramatiqRedisBroker):
+class RedisBroker(ListenersOnly, DramatiqRedisBroker):
     def __init__(self, *, unrecorded_key: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         #: Where a new email's enqueue leaves it for its delivery log record
