@@ -112,19 +112,7 @@ class Connection(smtplib.SMTP):
         """smtplib's ``sendmail`` as RFC 2920 has it: every reply of the group is read and
         checked, a DATA accepted although nothing else was is ended with a lone dot, and only
         the message itself waits for DATA's 354."""
-        if self.has_extn("size"):
-            options.insert(0, f"size={len(msg)}")
-        if any(option.lower() == "smtputf8" for option in options):
-            if not self.has_extn("smtputf8"):
-                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
-            self.command_encoding = "utf-8"
-        suffix = "".join(f" {option}" for option in options)
-        commands = [f"mail FROM:{_path(from_addr)}{suffix}"]
-        commands += [f"rcpt TO:{_path(address)}" for address in to_addrs]
-        commands.append("data")
-        if any("\r" in command or "\n" in command for command in commands):
-            raise ValueError("command and arguments contain prohibited newline characters")
-        self.send("".join(f"{command}\r\n" for command in commands))
+        self._send_envelope(from_addr, to_addrs, len(msg), options)
         code, reply = self.getreply()
         if code == 421:
             self.close()
@@ -153,6 +141,24 @@ class Connection(smtplib.SMTP):
             self._end_refused(code)
             raise smtplib.SMTPDataError(code, reply)
         return refused
+
+    def _send_envelope(
+        self, from_addr: str, to_addrs: list[str], size: int, options: list[str]
+    ) -> None:
+        """MAIL with smtplib's options, every RCPT and DATA, in one write."""
+        if self.has_extn("size"):
+            options.insert(0, f"size={size}")
+        if any(option.lower() == "smtputf8" for option in options):
+            if not self.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+            self.command_encoding = "utf-8"
+        suffix = "".join(f" {option}" for option in options)
+        commands = [f"mail FROM:{_path(from_addr)}{suffix}"]
+        commands += [f"rcpt TO:{_path(address)}" for address in to_addrs]
+        commands.append("data")
+        if any("\r" in command or "\n" in command for command in commands):
+            raise ValueError("command and arguments contain prohibited newline characters")
+        self.send("".join(f"{command}\r\n" for command in commands))
 
     def _abandon_transaction(self, data_code: int) -> None:
         """MAIL or every RCPT was refused: a DATA accepted anyway gets a lone dot, so the
