@@ -99,3 +99,21 @@ def test_a_critical_email_overtakes_a_low_priority_backlog(start_worker, tmp_pat
     low_waiting = redis.Redis.from_url(redis_url).llen("dramatiq:mailer_low")
     assert low_waiting > 100, "the backlog had drained: the test proved nothing"
     assert latency_s < 1.5
+
+
+def test_sent_emails_are_acked_with_their_outcome_and_leave_nothing_queued(
+    start_worker, tmp_path, redis_url
+):
+    start_worker({"MAILER_BACKEND": "file", "MAILER_OUTBOX_DIR": str(tmp_path)})
+    client = redis.Redis.from_url(redis_url)
+    for n in range(5):
+        send_email("welcome", to=f"user{n}@example.com", context={"name": f"User {n}"})
+    assert wait_until(lambda: len(eml_files(tmp_path)) == 5)
+
+    def queued_or_unacked() -> list[bytes]:
+        unacked = [key for key in client.scan_iter("dramatiq:__acks__.*") if client.scard(key)]
+        return unacked + [key for key in client.scan_iter("dramatiq:*.msgs") if client.hlen(key)]
+
+    assert wait_until(lambda: queued_or_unacked() == []), queued_or_unacked()
+    time.sleep(0.5)  # no copy comes back later either
+    assert len(eml_files(tmp_path)) == 5
