@@ -53,7 +53,7 @@ def index_provider_id(
     belongs to, for the backends whose events come back by webhook."""
     if attempt.backend in REPORTING_BACKENDS and attempt.provider_id:
         key = provider_key(prefix, attempt.backend, attempt.provider_id)
-        batch.pipe.set(key, message_id, ex=ttl_s)
+        batch.writes.set(key, message_id, ex=ttl_s)
 
 
 @dataclass(frozen=True)

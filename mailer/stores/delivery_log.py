@@ -129,7 +129,7 @@ class DeliveryLog(DeliveryCounters):
         """What the email was made of, ``sensitive`` context values masked before they are
         written (``mailer.stores.delivery_records``), replacing an earlier try's."""
         content = packed_content(email, context, sensitive)
-        batch.pipe.set(self.content_key(message_id), content, ex=self.retention_s)
+        batch.writes.set(self.content_key(message_id), content, ex=self.retention_s)
 
     def throttled_into(
         self, batch: Batch, message: dramatiq.Message[Any], delay_ms: int, backend: str | None
@@ -240,11 +240,11 @@ class DeliveryLog(DeliveryCounters):
             only_if,
         ]
         batch.script(_SET_STATUS, keys, args)
-        pipe = batch.pipe
+        writes = batch.writes
         if attempt is not None:
-            pipe.rpush(record + ":attempts", json.dumps(attempt_json(attempt)))
-            pipe.expire(record + ":attempts", self.retention_s)
+            writes.rpush(record + ":attempts", json.dumps(attempt_json(attempt)))
+            writes.expire(record + ":attempts", self.retention_s)
         for (event, backend, template), n in (counts or {}).items():
-            self._count(pipe, now, event, backend or "", template, n)
+            self._count(writes, now, event, backend or "", template, n)
         if latency_s is not None:
-            self._observe(pipe, latency_s)
+            self._observe(writes, latency_s)

@@ -113,12 +113,12 @@ class Failover:
     def keep_into(self, batch: Batch, message_id: str, backend: str) -> None:
         """The provider may have the message: every later try goes through ``backend``."""
         if self.fallback is not None:
-            batch.pipe.set(self.kept_key(message_id), backend, px=self._kept_ms)
+            batch.writes.set(self.kept_key(message_id), backend, px=self._kept_ms)
 
     def delivered_into(self, batch: Batch, message_id: str) -> None:
         """Sent, so its receipt holds later copies back: the mark has nothing left to do."""
         if self.fallback is not None:
-            batch.pipe.delete(self.kept_key(message_id))
+            batch.writes.delete(self.kept_key(message_id))
 
     def choose(self) -> str:
         """The backend to send through now: one Redis call with a fallback, none without."""

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
+from mailer.stores.scripts import Writes
 
 #: The events counted: ``failed`` is an attempt that will be retried, ``dead`` one that won't.
 EVENTS = ("sent", "failed", "dead", "throttled", "suppressed")
@@ -28,11 +29,11 @@ def minute_key(prefix: str, minute: int) -> str:
     return namespaced(prefix, "log", "minutely", str(minute))
 
 
-def count_minute_into(pipe: Any, prefix: str, now: float, event: str, n: int) -> None:
-    """Add ``n`` ``event``s to the minute of ``now``, as part of ``pipe``."""
+def count_minute_into(writes: Writes, prefix: str, now: float, event: str, n: int) -> None:
+    """Add ``n`` ``event``s to the minute of ``now``, among a batch's ``writes``."""
     key = minute_key(prefix, int(now // 60))
-    pipe.hincrby(key, event, n)
-    pipe.expire(key, MINUTE_TTL_S)
+    writes.hincrby(key, event, n)
+    writes.expire(key, MINUTE_TTL_S)
 
 
 @dataclass(frozen=True)
