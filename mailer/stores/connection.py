@@ -20,7 +20,13 @@ import ssl
 from typing import Any
 
 import redis
-from redis.connection import SENTINEL, SERVER_CLOSED_CONNECTION_ERROR, HiredisParser
+from redis.connection import (
+    HIREDIS_AVAILABLE,
+    SENTINEL,
+    SERVER_CLOSED_CONNECTION_ERROR,
+    DefaultParser,
+    HiredisParser,
+)
 
 #: How long a call waits for Redis to accept a connection before it says Redis is down.
 CONNECT_TIMEOUT_S = 5.0
@@ -47,7 +53,7 @@ class ProbingParser(HiredisParser):  # type: ignore[misc]  # redis-py 4 has no s
 
 
 def connect(url: str) -> redis.Redis:
-    """A new client for ``url``: its own pool, the connect timeout, the cheaper check."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=CONNECT_TIMEOUT_S, parser_class=ProbingParser
-    )
+    """A new client for ``url``: its own pool, the connect timeout, the cheaper check (where
+    hiredis, a dependency, is installed at all)."""
+    parser = ProbingParser if HIREDIS_AVAILABLE else DefaultParser
+    return redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S, parser_class=parser)
