@@ -75,7 +75,7 @@ class Consumer(_RedisConsumer):
                     continue
                 self._room.clear()  # before counting: an ack from now on ends the wait below
                 room = self.prefetch - self.outstanding_message_count
-                if room >= self._refill_at or room == self.prefetch:
+                if room >= self._refill_at:  # an idle consumer: the whole prefetch
                     self.message_cache = self.broker.do_fetch(self.queue_name, room)
                     if self.message_cache:
                         continue

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from mailer.stores.connection import ProbingParser, connect
+from mailer.stores.connection import CONNECT_TIMEOUT_S, ProbingParser, connect
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +63,18 @@ def test_a_healthy_connection_is_reused_and_stays_blocking(redis_url: str) -> No
     assert only_connection(client) is connection
     assert connection._sock.gettimeout() is None  # the check left its mode alone
     client.close()
+
+
+def test_the_broker_s_client_keeps_the_connect_timeout_and_the_cheaper_check(
+    redis_url: str,
+) -> None:
+    # Dramatiq's RedisBroker(url=...) builds a pool of its own and drops connection options.
+    from mailer.broker import build
+    from mailer.settings import Settings
+
+    broker = build(Settings(redis_url=redis_url), on_boot=lambda: None)
+    options = broker.client.connection_pool.connection_kwargs
+    assert options["socket_connect_timeout"] == CONNECT_TIMEOUT_S
+    assert options["parser_class"] is ProbingParser
+    assert broker.client.ping() is True
+    broker.close()

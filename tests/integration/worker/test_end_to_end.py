@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import redis
 
 from mailer import send_email
+from mailer.templates import BUNDLED_DIR
 from tests.support.queues import dead_letters
 from tests.support.worker import wait_until
 
@@ -117,3 +119,30 @@ def test_sent_emails_are_acked_with_their_outcome_and_leave_nothing_queued(
     assert wait_until(lambda: queued_or_unacked() == []), queued_or_unacked()
     time.sleep(0.5)  # no copy comes back later either
     assert len(eml_files(tmp_path)) == 5
+
+
+def test_a_running_worker_uses_an_edited_template_within_a_second(start_worker, tmp_path):
+    app_templates = tmp_path / "templates"
+    shutil.copytree(BUNDLED_DIR / "welcome", app_templates / "welcome")
+    (app_templates / "welcome" / "subject.txt").write_text("First, {{ name }}")
+    outbox = tmp_path / "outbox"
+    start_worker(
+        {
+            "MAILER_BACKEND": "file",
+            "MAILER_OUTBOX_DIR": str(outbox),
+            "MAILER_TEMPLATES_DIR": str(app_templates),
+        }
+    )
+    send_email("welcome", to="ann@example.com", context={"name": "Ann"})
+    assert wait_until(lambda: len(eml_files(outbox)) == 1)
+
+    (app_templates / "welcome" / "subject.txt").write_text("Edited, {{ name }}")
+    time.sleep(1.5)  # the worker looks at the disk once a second (RECHECK_S)
+    send_email("welcome", to="bob@example.com", context={"name": "Bob"})
+    assert wait_until(lambda: len(eml_files(outbox)) == 2)
+
+    subjects = sorted(
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["Subject"]
+        for path in eml_files(outbox)
+    )
+    assert subjects == ["Edited, Bob", "First, Ann"]

@@ -13,7 +13,7 @@ from mailer.broker.hooks import ListenersOnly
 
 
 class Broker(ListenersOnly, StubBroker):
-    pass
+    """Dramatiq's stub broker, its signals sent to listeners only, as mailer's broker does."""
 
 
 class Recorder(Middleware):
