@@ -11,10 +11,17 @@ email, and eight threads share that lock.
 ``ProbingParser`` makes the same check in one call, a read with ``MSG_DONTWAIT`` that leaves
 the socket's mode alone, and treats what it finds exactly as redis-py does. A socket with a
 timeout of its own (``?socket_timeout=`` in the URL) or TLS keeps redis-py's way.
+
+Even that one call, made through Python's socket, lets go of the interpreter lock and must
+queue to take it back behind the threads that are rendering: two thread switches for a call
+that never waits. So the check first peeks at the socket through libc with the lock held
+(``ctypes.PyDLL``), and only reads the usual way when something is there, which is rare.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import socket
 import ssl
 from typing import Any
@@ -30,6 +37,31 @@ from redis.connection import (
 
 #: How long a call waits for Redis to accept a connection before it says Redis is down.
 CONNECT_TIMEOUT_S = 5.0
+_NOTHING_YET = (errno.EAGAIN, errno.EWOULDBLOCK)
+
+
+def _libc_recv() -> Any:
+    """libc's ``recv``, called with the interpreter lock held; None where there is no libc."""
+    try:
+        recv = ctypes.PyDLL(None, use_errno=True).recv
+    except (OSError, TypeError, AttributeError):  # Windows: no dlopen(NULL)
+        return None
+    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    recv.restype = ctypes.c_ssize_t
+    return recv
+
+
+_RECV = _libc_recv()
+_PEEKED = ctypes.create_string_buffer(1)  # one byte, never read: only the lock's holder peeks
+
+
+def nothing_to_read(sock: socket.socket) -> bool:
+    """True when the socket has no data and no end-of-stream waiting, asked without letting
+    go of the interpreter lock. False means: read it the usual way to find out."""
+    if _RECV is None:
+        return False
+    peeked = _RECV(sock.fileno(), _PEEKED, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    return bool(peeked < 0 and ctypes.get_errno() in _NOTHING_YET)
 
 
 class ProbingParser(HiredisParser):  # type: ignore[misc]  # redis-py 4 has no stubs for it
@@ -40,6 +72,8 @@ class ProbingParser(HiredisParser):  # type: ignore[misc]  # redis-py 4 has no s
         probe = timeout == 0 and not raise_on_timeout  # only can_read() asks this way
         if not probe or sock is None or isinstance(sock, ssl.SSLSocket) or sock.gettimeout():
             return bool(super().read_from_socket(timeout, raise_on_timeout))
+        if nothing_to_read(sock):
+            return False  # the connection is ready for a command
         try:
             read = sock.recv_into(self._buffer, 0, socket.MSG_DONTWAIT)
         except BlockingIOError:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import select
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +79,19 @@ def test_the_broker_s_client_keeps_the_connect_timeout_and_the_cheaper_check(
     assert options["parser_class"] is ProbingParser
     assert broker.client.ping() is True
     broker.close()
+
+
+def test_the_peek_tells_an_idle_socket_from_one_with_data_or_closed() -> None:
+    from mailer.stores.connection import nothing_to_read
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert nothing_to_read(ours) is True  # idle: no read needed
+
+        theirs.sendall(b"+OK\r\n")
+        assert nothing_to_read(ours) is False  # a reply waits: read it the usual way
+        assert ours.recv(16) == b"+OK\r\n"  # and the peek took nothing from it
+        assert nothing_to_read(ours) is True
+
+        theirs.close()
+        assert nothing_to_read(ours) is False  # the end of the stream: read it, and see
