@@ -3,7 +3,8 @@
 ``MAILER_SEND_DEADLINE`` bounds a whole send, and smtplib knows only a timeout per network
 step; so before each command is written and each reply read, the socket is given what is left
 of the deadline, at most ``SMTP_TIMEOUT`` (to within 0.1 s, so that it is not set again for
-every step). The connection also remembers whether the whole
+every step). On a plain connection the kernel keeps that timeout (``smtp_socket``); over TLS,
+Python does. The connection also remembers whether the whole
 message and its final dot were written: from then on the server may have queued it, and a
 timeout or a dropped line is an unknown outcome, not a failure.
 
@@ -17,9 +18,13 @@ from __future__ import annotations
 import contextlib
 import re
 import smtplib
+import ssl
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from mailer.backends.smtp_socket import StepTimeouts
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -45,6 +50,9 @@ class Connection(smtplib.SMTP):
     handed_over = False  # the whole message and its final dot were written after the 354
     data_reply = b""
     last_reply = b""
+    #: The kernel's timeouts on a plain socket; None before the first step, and over TLS.
+    kernel_timeouts: StepTimeouts | None = None
+    tls = False  # the socket is, or is about to be, wrapped in TLS
 
     def __init__(
         self, host: str, port: int, *, deadline_s: float, step_s: float, **tls: Any
@@ -70,16 +78,40 @@ class Connection(smtplib.SMTP):
         """The socket's timeout for the next step, set again only once it is more than
         ``TIMEOUT_SLACK_S`` off: setting it is a system call, and each hands the interpreter
         lock to another thread and back, several times per email."""
-        if self.sock is not None:
-            timeout_s, current_s = self._step_timeout_s(), self.sock.gettimeout()
+        sock = self.sock
+        if sock is None:
+            return
+        timeout_s = self._step_timeout_s()
+        if self.tls or isinstance(sock, ssl.SSLSocket):
+            current_s = sock.gettimeout()
             if current_s is None or abs(current_s - timeout_s) > TIMEOUT_SLACK_S:
-                self.sock.settimeout(timeout_s)
+                sock.settimeout(timeout_s)
+            return
+        if self.kernel_timeouts is None or self.kernel_timeouts.sock is not sock:
+            self.kernel_timeouts = StepTimeouts(sock, TIMEOUT_SLACK_S)
+            self.file = self.kernel_timeouts.reader()
+        self.kernel_timeouts.give(timeout_s)
 
     def send(self, s: ReadableBuffer | str) -> None:
         self._give_step_timeout()
-        super().send(s)
+        timeouts = self.kernel_timeouts
+        if self.tls or timeouts is None or timeouts.sock is not self.sock:
+            super().send(s)
+        else:
+            data = s.encode(self.command_encoding) if isinstance(s, str) else bytes(s)
+            sys.audit("smtplib.send", self, data)
+            try:
+                timeouts.send_all(data, self._step_timeout_s)
+            except OSError:
+                self.close()  # as smtplib's own send
+                raise smtplib.SMTPServerDisconnected("Server not connected")  # noqa: B904
         if self.data_sent and self.last_code == 354:
             self.handed_over = True
+
+    def starttls(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        """TLS from the STARTTLS command on: its handshake and records keep Python's timeouts."""
+        self.tls = True
+        return super().starttls(*args, **kwargs)
 
     def getreply(self) -> tuple[int, bytes]:
         self._give_step_timeout()
