@@ -10,7 +10,8 @@ message, on a worker whose threads spend their time rendering.
 raised here as the ``TimeoutError`` Python's own timeout raises. Only the step's timeout is set,
 and set again only when it moves by more than the slack; a message bigger than the socket's
 buffer is written in parts, each held to what is left. TLS keeps Python's timeouts: OpenSSL
-would take a timed-out read for "try again".
+would take a timed-out read for "try again". A command or a message the socket's buffer
+takes whole is written without letting go of the lock at all (``mailer.sockets``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import io
 import socket
 import struct
 from collections.abc import Callable
+
+from mailer.sockets import send_now
 
 
 class TimedReads(io.RawIOBase):
@@ -58,8 +61,9 @@ class StepTimeouts:
         self.timeout_s = timeout_s
 
     def send_all(self, data: bytes, next_timeout_s: Callable[[], float]) -> None:
-        """``sendall``, each part after the first given what is left of the deadline."""
-        view = memoryview(data)
+        """``sendall``, each part after the first given what is left of the deadline; what
+        the socket's buffer takes at once is written with the lock held (``mailer.sockets``)."""
+        view = memoryview(data)[send_now(self.sock, data) :]
         while view:
             try:
                 view = view[self.sock.send(view) :]

@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import select
-import socket
 from collections.abc import Iterator
 
 import pytest
 import redis
 
-from mailer.stores.connection import CONNECT_TIMEOUT_S, ProbingParser, connect
+from mailer.sockets import QuickSendSocket
+from mailer.stores.connection import (
+    CONNECT_TIMEOUT_S,
+    ProbingParser,
+    QuickSendConnection,
+    connect,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,17 +86,11 @@ def test_the_broker_s_client_keeps_the_connect_timeout_and_the_cheaper_check(
     broker.close()
 
 
-def test_the_peek_tells_an_idle_socket_from_one_with_data_or_closed() -> None:
-    from mailer.stores.connection import nothing_to_read
-
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        assert nothing_to_read(ours) is True  # idle: no read needed
-
-        theirs.sendall(b"+OK\r\n")
-        assert nothing_to_read(ours) is False  # a reply waits: read it the usual way
-        assert ours.recv(16) == b"+OK\r\n"  # and the peek took nothing from it
-        assert nothing_to_read(ours) is True
-
-        theirs.close()
-        assert nothing_to_read(ours) is False  # the end of the stream: read it, and see
+def test_a_plain_tcp_connection_writes_through_the_quick_socket(redis_url: str) -> None:
+    client = connect(redis_url)
+    client.ping()
+    connection = only_connection(client)
+    assert isinstance(connection, QuickSendConnection)
+    assert isinstance(connection._sock, QuickSendSocket)
+    assert client.echo("x" * 200_000) == b"x" * 200_000  # past the quick write's limit
+    client.close()
