@@ -22,8 +22,10 @@ from typing import Any
 #: Longest write tried with the lock held: copying it into the socket takes microseconds.
 MAX_QUICK_SEND = 65536
 _NOTHING_YET = (errno.EAGAIN, errno.EWOULDBLOCK)
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)  # an error code, not SIGPIPE
+# Plain ints: OR-ing socket's flag enums on every call costs more than the call.
+_DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0))
+_PEEK_NOW = int(socket.MSG_PEEK) | _DONTWAIT
+_SEND_NOW = _DONTWAIT | int(getattr(socket, "MSG_NOSIGNAL", 0))  # an error code, not SIGPIPE
 
 
 def _libc(name: str, buffer_type: Any) -> Any:
@@ -48,7 +50,7 @@ def nothing_to_read(sock: socket.socket) -> bool:
     the usual way to find out."""
     if _RECV is None:
         return False
-    peeked = _RECV(sock.fileno(), _PEEKED, 1, socket.MSG_PEEK | _DONTWAIT)
+    peeked = _RECV(sock.fileno(), _PEEKED, 1, _PEEK_NOW)
     return bool(peeked < 0 and ctypes.get_errno() in _NOTHING_YET)
 
 
@@ -57,7 +59,7 @@ def send_now(sock: socket.socket, data: Any) -> int:
     0 may also mean "not tried" (not bytes, too long) or an error the usual call will raise."""
     if _SEND is None or type(data) is not bytes or len(data) > MAX_QUICK_SEND:
         return 0
-    sent = _SEND(sock.fileno(), data, len(data), _DONTWAIT | _NOSIGNAL)
+    sent = _SEND(sock.fileno(), data, len(data), _SEND_NOW)
     return max(int(sent), 0)
 
 
