@@ -40,6 +40,8 @@ _WORD_BYTES = 42
 _ATEXT_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 # Text a reader would take for an encoded-word, so plain text holding it is encoded too.
 _LOOKS_ENCODED = re.compile(r"=\?.*\?=")
+#: The longest line a part may have unencoded, before its CRLF (RFC 5322, 2.1.1).
+MAX_LINE = 998
 
 
 def header(name: str, value: str) -> str:
@@ -126,15 +128,25 @@ def address_header(name: str, mailboxes: Iterable[str]) -> str:
 
 
 def text_part(subtype: str, text: str) -> str:
-    """A ``text/<subtype>`` UTF-8 part, quoted-printable, its lines ending in CRLF."""
+    """A ``text/<subtype>`` UTF-8 part, its lines ending in CRLF: as it is (``7bit``) when it
+    is ASCII with no NUL and no line over 998 octets, as RFC 5322 and RFC 2045 allow, else
+    quoted-printable. Most HTML mail is the former, and encoding it was 4 % of a worker's CPU."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
-    encoded = binascii.b2a_qp(text.encode(), istext=True).decode("ascii")
+    if text.isascii() and "\0" not in text and _lines_fit(text):
+        encoding, encoded = "7bit", text
+    else:
+        encoding = "quoted-printable"
+        encoded = binascii.b2a_qp(text.encode(), istext=True).decode("ascii")
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}" + encoded.replace("\n", CRLF)
+        f"Content-Transfer-Encoding: {encoding}{CRLF}{CRLF}" + encoded.replace("\n", CRLF)
     )
+
+
+def _lines_fit(text: str) -> bool:
+    return len(text) <= MAX_LINE or max(map(len, text.split("\n"))) <= MAX_LINE
 
 
 def attachment_part(filename: str, content: bytes, mimetype: str) -> str:

@@ -131,3 +131,22 @@ def test_to_mime_flattens_back_to_the_same_bytes() -> None:
     again = message.to_mime().as_bytes()
     strip_date = re.compile(rb"Date: [^\r]*|boundary=\"[^\"]*\"|--=_[0-9a-f]+")
     assert strip_date.sub(b"", again) == strip_date.sub(b"", raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("<p>Hello Ann</p>\n" + "<td style='color: red'>x</td>" * 30 + "\n.dot\n", "7bit"),
+        ("<p>" + "x" * mime.MAX_LINE + "</p>", "quoted-printable"),  # a line too long
+        ("<p>Hello Zoë</p>", "quoted-printable"),  # not ASCII
+        ("<p>a\0b</p>", "quoted-printable"),  # NUL: not 7bit data (RFC 2045, 2.7)
+    ],
+    ids=["ascii", "long-line", "utf-8", "nul"],
+)
+def test_a_text_part_goes_as_it_is_only_when_7bit_allows(text: str, encoding: str) -> None:
+    raw = Email(to=["ann@example.com"], from_email="shop@example.com", subject="Hi", html=text)
+    wire = raw.to_bytes()
+    assert max(len(line) for line in wire.split(b"\r\n")) <= mime.MAX_LINE
+    _, html = strict(wire).iter_parts()
+    assert html["Content-Transfer-Encoding"] == encoding
+    assert html.get_content().replace("\r\n", "\n") == text.removesuffix("\n") + "\n"
