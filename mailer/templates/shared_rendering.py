@@ -57,6 +57,7 @@ _UNMARKABLE_PARENTS = frozenset(
 
 Inlined = tuple[str, str]  # the inlined HTML and its text, markers in place of the values
 _UNSAFE = ("", "")  # a marked form whose markers are not all in plain text
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class SharedRendering:
@@ -65,6 +66,7 @@ class SharedRendering:
     def __init__(self, inline: Callable[[str], str], derive_text: Callable[[str], str]) -> None:
         self._inline, self._derive_text = inline, derive_text
         self._kept: OrderedDict[tuple[str, str], Inlined] = OrderedDict()
+        self._renders: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._tally: dict[str, list[int]] = {}  # type -> [renders tried, cache hits]
         self._literal: dict[str, set[str]] = {}  # type -> context keys found outside text
         self._lock = threading.Lock()
@@ -87,11 +89,16 @@ class SharedRendering:
         if not markers:
             return None
         tally[0] += 1  # a try: the marked render below may fail, or differ, or be cached
+        marked_context = {**context, **{k: m for k, (m, _) in markers.items()}}
+        key = _frozen(template, marked_context)
         try:
-            marked = template.render({**context, **{k: m for k, (m, _) in markers.items()}})
+            marked = self._marked(template, marked_context, key)
         except Exception:  # a filter or test that takes no marker: the full path decides
             return None
         if _unmarked(marked, markers) != html:
+            if key is not None:  # kept from a render that no longer comes out the same
+                with self._lock:
+                    self._renders.pop(key, None)
             return None
         with self._lock:
             found = self._kept.get((name, marked))
@@ -107,6 +114,24 @@ class SharedRendering:
         if found is _UNSAFE:
             return None
         return _unmarked(found[0], markers), _unmarked(found[1], markers)
+
+    def _marked(self, template: Template, context: dict[str, Any], key: Any) -> str:
+        """The marked render, kept for a marked context seen before (``key``): recipients
+        whose values have the same lengths have the same marked context. Kept or not, it is
+        checked against this recipient's own render in ``share`` before anything is used."""
+        if key is None:
+            return template.render(context)
+        with self._lock:
+            marked = self._renders.get(key)
+            if marked is not None:
+                self._renders.move_to_end(key)
+                return marked
+        marked = template.render(context)
+        with self._lock:
+            self._renders[key] = marked
+            if len(self._renders) > KEPT:
+                self._renders.popitem(last=False)
+        return marked
 
     def _inlined(
         self, marked: str, markers: Mapping[str, tuple[str, str]], literal: set[str]
@@ -135,6 +160,14 @@ def _markers(context: Mapping[str, Any], literal: set[str]) -> dict[str, tuple[s
         if isinstance(value, str) and key not in literal and _plain(value):
             markers[key] = (chr(_FIRST_MARKER + len(markers)) * len(value), value)
     return markers
+
+
+def _frozen(template: Template, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A key for a context of plain scalars, each with its type (``1`` renders unlike
+    ``True``); None for any other. The template object itself: an edited one is new."""
+    if not all(type(value) in _SCALARS for value in context.values()):
+        return None
+    return template, frozenset((k, type(v), v) for k, v in context.items())
 
 
 def _plain(value: str) -> bool:

@@ -174,3 +174,36 @@ def test_a_type_whose_renders_never_repeat_stops_trying(tmp_path):
         assert f"https://x.test/{number}" in templates.render("unique", context).html
     tried, found = templates.shared.tally("unique")
     assert found < 0.2 * tried and tried < 400
+
+
+def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folders, monkeypatch):
+    templates = Templates(folders)
+    context = templates.sample_context("welcome")
+    body = templates._html.get_template("welcome/body.html")
+    renders = []
+    original = type(body).render
+
+    def counted(template, *args, **kwargs):
+        if template is body:
+            renders.append(1)
+        return original(template, *args, **kwargs)
+
+    monkeypatch.setattr(type(body), "render", counted)
+    for number in range(10, 100):  # names of one length: "User 10" to "User 99"
+        templates.render("welcome", {**context, "name": f"User {number}"})
+
+    assert len(renders) == 90 + 1  # each recipient's own render, and one marked render
+
+
+def test_a_kept_marked_render_that_no_longer_comes_out_the_same_is_not_used(tmp_path):
+    make_type(tmp_path, "ticking", "<p>Hello {{ name }}, this is number {{ tick() }}.</p>")
+    templates = Templates([tmp_path])
+    count = iter(range(1000))
+    templates._html.globals["tick"] = lambda: next(count)
+    for number in range(10, 40):
+        html = templates.render("ticking", {"name": f"User {number}"}).html
+        assert f"Hello User {number}, this is number" in html
+    full = Templates([tmp_path], share_rendering=False)
+    full._html.globals["tick"] = lambda: 7
+    templates._html.globals["tick"] = lambda: 7
+    assert templates.render("ticking", {"name": "Ann"}) == full.render("ticking", {"name": "Ann"})
