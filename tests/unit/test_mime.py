@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import re
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailer import mime
 from mailer.envelope import Attachment, Email, check_headers
@@ -150,3 +153,19 @@ def test_a_text_part_goes_as_it_is_only_when_7bit_allows(text: str, encoding: st
     _, html = strict(wire).iter_parts()
     assert html["Content-Transfer-Encoding"] == encoding
     assert html.get_content().replace("\r\n", "\n") == text.removesuffix("\n") + "\n"
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n")), max_size=8))
+def test_quoting_line_by_line_is_quoting_the_whole(lines: list[str]) -> None:
+    text = "".join(f"{line}\n" for line in lines * 2)  # every line twice: the second is kept
+    whole = binascii.b2a_qp(text.encode(), istext=True).decode("ascii").replace("\n", "\r\n")
+    assert mime._quoted_printable(text) == whole
+
+
+def test_the_kept_lines_stay_few_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mime, "KEPT_LINES", 3)
+    monkeypatch.setattr(mime, "_ENCODED_LINES", {})
+    text = "".join(f"Grüße {n} {'=' * n}\n" for n in range(10)) * 2
+    whole = binascii.b2a_qp(text.encode(), istext=True).decode("ascii").replace("\n", "\r\n")
+    assert mime._quoted_printable(text) == whole
+    assert len(mime._ENCODED_LINES) <= 3
