@@ -11,6 +11,7 @@ scripts share, then the body that calls them, so each piece of logic is written 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,12 +25,15 @@ Arg = Any  # what redis-py sends as an argument: str, bytes, int or float
 
 
 class Script:
-    """One Lua script, made of the named files of ``mailer/stores/lua/`` in order."""
+    """One Lua script, made of the named files of ``mailer/stores/lua/`` in order (or, given
+    ``source``, of that text: see ``composed``)."""
 
-    def __init__(self, *files: str) -> None:
-        self.source = "\n".join(lua.source(name.removesuffix(".lua")) for name in files)
+    def __init__(self, *files: str, source: str | None = None) -> None:
+        if source is None:
+            source = "\n".join(lua.source(name.removesuffix(".lua")) for name in files)
+            _EVERY_SCRIPT.append(self)
+        self.source = source
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        _EVERY_SCRIPT.append(self)
 
     def __call__(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
@@ -40,6 +44,39 @@ class Script:
 
 _EVERY_SCRIPT: list[Script] = []
 _APPLY_WRITES = Script("apply_writes.lua")
+
+# Each script becomes a function of its own KEYS and ARGV, run in order under pcall, so that
+# one failing leaves the others to run and is answered as its own error, as in a pipeline.
+# ARGV opens with each script's count of keys and of arguments.
+_RUN_PARTS = """
+local replies, n = {}, #parts
+local key, arg = 0, 2 * n
+for i = 1, n do
+  local key_count, arg_count = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local keys, argv = {}, {}
+  for j = 1, key_count do keys[j] = KEYS[key + j] end
+  for j = 1, arg_count do argv[j] = ARGV[arg + j] end
+  key, arg = key + key_count, arg + arg_count
+  local ok, reply = pcall(parts[i], keys, argv)
+  if not ok and type(reply) ~= 'table' then reply = {err = tostring(reply)} end
+  if reply == nil then reply = false end  -- a nil would end the array of replies
+  replies[i] = reply
+end
+return replies
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def composed(scripts: tuple[Script, ...]) -> Script:
+    """``scripts`` as one script, answering the list of their replies (see ``_RUN_PARTS``).
+    Effects replication is asked for first, before any part has written. ``preload`` cannot
+    know which batches a worker will make: the first of each kind sends its script in full."""
+    functions = "".join(
+        f"parts[{i}] = function(KEYS, ARGV)\n{script.source}\nend\n"
+        for i, script in enumerate(scripts, start=1)
+    )
+    head = "if redis.replicate_commands then redis.replicate_commands() end\nlocal parts = {}\n"
+    return Script(source=head + functions + _RUN_PARTS)
 
 
 def preload(client: redis.Redis) -> None:
@@ -127,7 +164,10 @@ class Batch:
         if self.writes.count:
             self.script(_APPLY_WRITES, [], self.writes.words)
             self.writes = Writes()
-        replies: list[Any] = self.pipe.execute(raise_on_error=False)
+        if len(self._scripts) > 1 and len(self._scripts) == len(self.pipe.command_stack):
+            replies = self._run_as_one()
+        else:
+            replies = self.pipe.execute(raise_on_error=False)
         for index, reply in enumerate(replies):
             if isinstance(reply, NoScriptError) and index in self._scripts:
                 script, keys, args = self._scripts[index]
@@ -136,4 +176,17 @@ class Batch:
                 raise reply
         for index, then in self._then.items():
             then(replies[index])
+        return replies
+
+    def _run_as_one(self) -> list[Any]:
+        """A batch of scripts alone, run as one composed script: one call instead of one
+        per script, each of which costs Redis about 11 us and redis-py a pipeline entry."""
+        parts = [self._scripts[index] for index in range(len(self._scripts))]
+        keys = [key for _, part_keys, _ in parts for key in part_keys]
+        args: list[Arg] = [n for _, ks, part_args in parts for n in (len(ks), len(part_args))]
+        args += [arg for _, _, part_args in parts for arg in part_args]
+        self.pipe.reset()
+        replies: list[Any] = composed(tuple(script for script, _, _ in parts))(
+            self.client, keys, args
+        )
         return replies
