@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,18 @@ _JINJA_OPTIONS: dict[str, Any] = dict(
 )
 
 
+class _Environment(Environment):
+    """Jinja's environment, its templates' globals a plain dict instead of a ``ChainMap``.
+
+    Every render copies its template's globals into the context, and a ``ChainMap`` is read
+    key by key in Python: two thirds of the time a subject line took to render. These
+    environments' globals are Jinja's own and never change once built, so a template's
+    copy of them, made when it loads, is as good as a view."""
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 class Templates:
     """The email types found in ``directories``, searched in order."""
 
@@ -45,8 +57,8 @@ class Templates:
         self.directories = tuple(Path(directory) for directory in directories)
         self.share_rendering = share_rendering
         self._loader = TypeLoader(self.directories)
-        self._html = Environment(loader=self._loader, autoescape=True, **_JINJA_OPTIONS)
-        self._text = Environment(loader=self._loader, autoescape=False, **_JINJA_OPTIONS)
+        self._html = _Environment(loader=self._loader, autoescape=True, **_JINJA_OPTIONS)
+        self._text = _Environment(loader=self._loader, autoescape=False, **_JINJA_OPTIONS)
         for environment in (self._html, self._text):
             environment.filters["datetime"] = format_datetime
         inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)

@@ -197,13 +197,17 @@ def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folde
 
 def test_a_kept_marked_render_that_no_longer_comes_out_the_same_is_not_used(tmp_path):
     make_type(tmp_path, "ticking", "<p>Hello {{ name }}, this is number {{ tick() }}.</p>")
-    templates = Templates([tmp_path])
-    count = iter(range(1000))
-    templates._html.globals["tick"] = lambda: next(count)
+    ticks = {"next": 0, "step": 1}
+
+    def tick() -> int:  # a global whose value changes between renders
+        ticks["next"] += ticks["step"]
+        return ticks["next"]
+
+    templates, full = Templates([tmp_path]), Templates([tmp_path], share_rendering=False)
+    for environment in (templates._html, full._html):
+        environment.globals["tick"] = tick
     for number in range(10, 40):
         html = templates.render("ticking", {"name": f"User {number}"}).html
         assert f"Hello User {number}, this is number" in html
-    full = Templates([tmp_path], share_rendering=False)
-    full._html.globals["tick"] = lambda: 7
-    templates._html.globals["tick"] = lambda: 7
+    ticks["step"] = 0  # from now on every render comes out the same
     assert templates.render("ticking", {"name": "Ann"}) == full.render("ticking", {"name": "Ann"})

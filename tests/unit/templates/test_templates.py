@@ -297,3 +297,19 @@ def test_a_changed_or_added_file_is_used_once_a_second_has_passed(
 
     rendered = templates.render("note", {"name": "Ann"})
     assert (rendered.subject, rendered.text) == ("Hello Ann", "Plain Ann")
+
+
+def test_jinja_s_own_globals_are_there_from_a_plain_dict(tmp_path: Path) -> None:
+    folder = tmp_path / "counted"
+    folder.mkdir()
+    (folder / "subject.txt").write_text("{% for i in range(3) %}{{ i }}{% endfor %}")
+    (folder / "body.html").write_text(
+        "{% set ns = namespace(n=0) %}{% for _ in range(4) %}{% set ns.n = ns.n + 1 %}"
+        "{% endfor %}<p>{{ ns.n }} for {{ name }}</p>"
+    )
+    templates = Templates([tmp_path])
+    rendered = templates.render("counted", {"name": "Ann"})
+    assert rendered.subject == "012"
+    assert "<p>4 for Ann</p>" in rendered.html
+    body = templates._html.get_template("counted/body.html")
+    assert type(body.globals) is dict  # copied once, not read through a ChainMap per render
