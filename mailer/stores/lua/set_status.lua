@@ -10,8 +10,7 @@
 -- (`<prefix>:to:ADDRESS`) also enters ADDRESS in the lexicographic set `<prefix>:addresses`,
 -- which answers address prefixes; `<prefix>:addresses:seen` scores it by when it was last
 -- written, so addresses older than the retention leave both, a few per write.
-local function log_facets(record, prefix, indexes, status, old, id)
-  local known = redis.call('HGET', record, 'facets')
+local function log_facets(record, prefix, indexes, status, old, id, known)
   local facets = known and cjson.decode(known) or {}
   local seen, before = {}, {}
   for _, facet in ipairs(facets) do seen[facet], before[facet] = true, true end
@@ -51,17 +50,20 @@ end
 
 local function set_status(record, prefix, id, status, now, created_at, retention,
                           fields_json, indexes_json, throttled, only_if)
-  local created = tonumber(redis.call('HGET', record, 'created_at') or created_at)
-  local old = redis.call('HGET', record, 'status')
+  local kept = redis.call('HMGET', record, 'created_at', 'status', 'facets')
+  -- As written, never through a Lua number: the same score, and no formatting per index.
+  local created = kept[1] or created_at
+  local old = kept[2]
   local requeued = old == 'dead' or old == 'failed'
   if old and (only_if == 'unseen' or (only_if == 'unless-live' and not requeued)) then
     return old
   end
   -- A facet the record already has, and the index of every record, were written (with the
   -- address sets) by the write that first named them: a later write adds only the twins.
-  local twins, before = log_facets(record, prefix, cjson.decode(indexes_json), status, old, id)
+  local named = cjson.decode(indexes_json)
+  local twins, before = log_facets(record, prefix, named, status, old, id, kept[3])
   local indexes = {}
-  for _, index in ipairs(cjson.decode(indexes_json)) do
+  for _, index in ipairs(named) do
     if not before[index] then table.insert(indexes, index) end
   end
   if #indexes > 0 then log_addresses(prefix, indexes, now, retention) end
@@ -71,15 +73,18 @@ local function set_status(record, prefix, id, status, now, created_at, retention
   if old and old ~= status then
     redis.call('ZREM', prefix .. ':status:' .. old, id)
   end
+  local cutoff = string.format('%.6f', now - retention)
   for _, index in ipairs(indexes) do
     redis.call('ZADD', index, created, id)
-    redis.call('ZREMRANGEBYSCORE', index, '-inf', now - retention)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', cutoff)
     redis.call('EXPIRE', index, retention)
   end
-  redis.call('HSET', record, 'status', status, 'created_at', created, 'updated_at', now)
+  local values = {'status', status, 'created_at', created, 'updated_at', now}
   for name, value in pairs(cjson.decode(fields_json)) do
-    redis.call('HSET', record, name, value)
+    table.insert(values, name)
+    table.insert(values, value)
   end
+  redis.call('HSET', record, unpack(values))
   if throttled == '1' then redis.call('HINCRBY', record, 'throttled', 1) end
   redis.call('EXPIRE', record, retention)
   return old
