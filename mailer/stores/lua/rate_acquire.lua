@@ -26,7 +26,9 @@ end
 local function rate_acquire(now, buckets, turns, token, window, hold, queued)
   local wait, culprit, paused, spacing, turn = 0, 0, 0, 0, 0
   local pending, last = 0, 0
-  if not queued then
+  local limited = false  -- turns are promised only under a limit: none, no need to read them
+  for _, bucket in ipairs(buckets) do limited = limited or bucket[3] > 0 end
+  if limited and not queued then
     redis.call('ZREMRANGEBYSCORE', turns, '-inf', now)
     pending = redis.call('ZCARD', turns)
     local latest = redis.call('ZRANGE', turns, -1, -1, 'WITHSCORES')
