@@ -74,28 +74,29 @@ class Connection(smtplib.SMTP):
             raise TimeoutError("the send deadline (MAILER_SEND_DEADLINE) passed")
         return min(self.step_s, left_s)
 
-    def _give_step_timeout(self) -> None:
+    def _give_step_timeout(self) -> StepTimeouts | None:
         """The socket's timeout for the next step, set again only once it is more than
         ``TIMEOUT_SLACK_S`` off: setting it is a system call, and each hands the interpreter
-        lock to another thread and back, several times per email."""
+        lock to another thread and back, several times per email. Returns the kernel's
+        timeouts on a plain socket; None where Python keeps them (TLS) or there is no socket."""
         sock = self.sock
         if sock is None:
-            return
+            return None
         timeout_s = self._step_timeout_s()
         if self.tls or isinstance(sock, ssl.SSLSocket):
             current_s = sock.gettimeout()
             if current_s is None or abs(current_s - timeout_s) > TIMEOUT_SLACK_S:
                 sock.settimeout(timeout_s)
-            return
+            return None
         if self.kernel_timeouts is None or self.kernel_timeouts.sock is not sock:
             self.kernel_timeouts = StepTimeouts(sock, TIMEOUT_SLACK_S)
             self.file = self.kernel_timeouts.reader()
         self.kernel_timeouts.give(timeout_s)
+        return self.kernel_timeouts
 
     def send(self, s: ReadableBuffer | str) -> None:
-        self._give_step_timeout()
-        timeouts = self.kernel_timeouts
-        if self.tls or timeouts is None or timeouts.sock is not self.sock:
+        timeouts = self._give_step_timeout()
+        if timeouts is None:
             super().send(s)
         else:
             data = s.encode(self.command_encoding) if isinstance(s, str) else bytes(s)
