@@ -15,10 +15,10 @@ is valid, and no one reading Redis, a backup, the dashboard or ``mailer log`` ca
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mailer.compression import compressed
 from mailer.envelope import Email
 from mailer.masking import mask_sensitive
 from mailer.stores.delivery_search import Attempt
@@ -31,7 +31,7 @@ _LEVEL = 1
 def packed_content(email: Email, context: Mapping[str, Any], sensitive: Iterable[str]) -> bytes:
     """The email's kept envelope and its context, ``sensitive`` keys masked, compressed."""
     data = {"envelope": kept_envelope(email), "context": mask_sensitive(context, sensitive)}
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), _LEVEL)
+    return compressed(json.dumps(data, separators=(",", ":")).encode(), _LEVEL)
 
 
 def kept_envelope(email: Email) -> dict[str, Any]:
