@@ -1,15 +1,21 @@
-"""zlib compression of a short text without letting go of the interpreter lock.
+"""zlib compression of a short text, made small and without letting go of the interpreter lock.
 
-Python's ``zlib.compress`` lets go of the lock around every call, however small the input. On a
-worker whose threads are busy rendering, the compressing thread then queues to take it back:
-two thread switches, for a compression of half a kilobyte that takes a few microseconds. The
-delivery log compresses each email's content as it settles, so that was paid once per email.
+The delivery log compresses each email's content as it settles: half a kilobyte or so, a few
+microseconds of work. Python's ``zlib.compress`` cost a worker several times that, two ways:
 
-Here a short input goes to zlib's own ``compress2`` through ``ctypes.PyDLL``, which keeps the
-lock: the same library Python's ``zlib`` module uses, and the same stream as
-``zlib.compress(data, level)`` (zlib's defaults for the window and memory either way), which
-``zlib.decompress`` reads as ever. A long input, or a build without that symbol to find, goes
-through ``zlib.compress``: a long compression should let the other threads run.
+- it lets go of the lock for any input, so on a worker whose threads are busy rendering the
+  compressing thread queues to take it back: two thread switches per email;
+- it sets zlib up with its defaults, a 32 KiB window and about 256 KiB of state, allocated and
+  partly cleared on every call: room for megabytes, for an input of half a kilobyte, and a
+  quarter of a megabyte of other threads' data pushed out of the processor's caches.
+
+Here a short input is compressed by zlib itself, called through ``ctypes.PyDLL`` (which keeps
+the lock), from the library Python's ``zlib`` module is built on, with a 4 KiB window and a
+smaller hash table: about 30 KiB of state, and output as small as the defaults' for the
+contents of the shipped types. It is an ordinary zlib stream; ``zlib.decompress`` reads it as
+ever. A long input, or a build where zlib's functions cannot be found or disagree with the
+layout below, goes through ``zlib.compress``: a long compression should let the other threads
+run.
 """
 
 from __future__ import annotations
@@ -20,34 +26,80 @@ from typing import Any
 
 #: The longest input compressed with the lock held: about a hundred microseconds at level 1.
 MAX_HELD = 65536
-_OK = 0
+#: A 4 KiB window and a hash table of 2,048 entries (zlib's defaults: 32 KiB and 32,768).
+WINDOW_BITS = 12
+MEMORY_LEVEL = 4
+_FINISH, _OK, _STREAM_END = 4, 0, 1
 
 
-def _compress2() -> tuple[Any, Any] | None:
-    """zlib's ``compress2`` and ``compressBound``, from the library Python's ``zlib`` module
-    is built on (its own file, or the interpreter's where it is built in); None if not found."""
+class _Stream(ctypes.Structure):
+    """zlib's ``z_stream``, as ``zlib.h`` declares it; ``deflateInit2_`` checks its size."""
+
+    _fields_ = [
+        ("next_in", ctypes.c_char_p),
+        ("avail_in", ctypes.c_uint),
+        ("total_in", ctypes.c_ulong),
+        ("next_out", ctypes.c_void_p),
+        ("avail_out", ctypes.c_uint),
+        ("total_out", ctypes.c_ulong),
+        ("msg", ctypes.c_char_p),
+        ("state", ctypes.c_void_p),
+        ("zalloc", ctypes.c_void_p),
+        ("zfree", ctypes.c_void_p),
+        ("opaque", ctypes.c_void_p),
+        ("data_type", ctypes.c_int),
+        ("adler", ctypes.c_ulong),
+        ("reserved", ctypes.c_ulong),
+    ]
+
+
+def _zlib() -> tuple[Any, bytes] | None:
+    """The library Python's ``zlib`` module is built on (its own file, or the interpreter's
+    where it is built in), its functions typed, and its version (``deflateInit2_`` checks
+    it); None if they are not to be found."""
     try:
         library = ctypes.PyDLL(getattr(zlib, "__file__", None))
-        compress2, bound = library.compress2, library.compressBound
-    except (OSError, TypeError, AttributeError):
+        functions = (library.deflateInit2_, library.deflateBound, library.deflate)
+        library.deflateEnd.argtypes = [ctypes.POINTER(_Stream)]
+        library.zlibVersion.restype = ctypes.c_char_p
+        version = library.zlibVersion()
+    except (OSError, TypeError, AttributeError, ValueError):
         return None
-    size, text = ctypes.c_ulong, ctypes.c_char_p
-    compress2.argtypes = [text, ctypes.POINTER(size), text, size, ctypes.c_int]
-    compress2.restype = ctypes.c_int
-    bound.argtypes, bound.restype = [size], size
-    return compress2, bound
+    stream, number = ctypes.POINTER(_Stream), ctypes.c_int
+    init, bound, deflate = functions
+    init.argtypes = [stream, number, number, number, number, number, ctypes.c_char_p, number]
+    init.restype = deflate.restype = number
+    bound.argtypes, bound.restype = [stream, ctypes.c_ulong], ctypes.c_ulong
+    deflate.argtypes = [stream, number]
+    return library, version
 
 
-_ZLIB = _compress2()
+_ZLIB = _zlib()
 
 
 def compressed(data: bytes, level: int) -> bytes:
-    """``zlib.compress(data, level)``, with the lock held when ``data`` is short."""
+    """``data`` compressed at ``level`` as a zlib stream, with the lock held when it is short."""
     if _ZLIB is None or len(data) > MAX_HELD:
         return zlib.compress(data, level)
-    compress2, bound = _ZLIB
-    size = ctypes.c_ulong(bound(len(data)))
-    out = ctypes.create_string_buffer(size.value)
-    if compress2(out, ctypes.byref(size), data, len(data), level) != _OK:
-        return zlib.compress(data, level)  # it raises, or does it, as Python's own would
-    return out.raw[: size.value]
+    (library, version), stream = _ZLIB, _Stream()
+    started = library.deflateInit2_(
+        stream,
+        level,
+        zlib.DEFLATED,
+        WINDOW_BITS,
+        MEMORY_LEVEL,
+        zlib.Z_DEFAULT_STRATEGY,
+        version,
+        ctypes.sizeof(_Stream),
+    )
+    if started != _OK:  # a bad level, or a zlib whose z_stream is not the one above
+        return zlib.compress(data, level)  # which raises, or compresses, as Python's own would
+    try:
+        out = ctypes.create_string_buffer(library.deflateBound(stream, len(data)))
+        stream.next_in, stream.avail_in = data, len(data)
+        stream.next_out, stream.avail_out = ctypes.addressof(out), len(out)
+        if library.deflate(stream, _FINISH) != _STREAM_END:  # the bound is room enough
+            return zlib.compress(data, level)
+        return out.raw[: stream.total_out]
+    finally:
+        library.deflateEnd(stream)
