@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, TemplateError, meta, nodes
+from jinja2 import Environment, FileSystemLoader, Template, TemplateError, meta, nodes
 
 from mailer.errors import InvalidTemplateName
 
@@ -76,7 +76,7 @@ class TypeLoader(FileSystemLoader):
             source, filename, uptodate = super().get_source(environment, template)
         else:
             source, filename, uptodate = FileSystemLoader(owner).get_source(environment, template)
-        return source, filename, _at_most_once_a_second(uptodate)
+        return source, filename, SourceCheck(uptodate, source)
 
     def files(
         self, environment: Environment, name: str
@@ -101,22 +101,29 @@ class TypeLoader(FileSystemLoader):
             pending.extend(sorted((ref for ref in references if ref), reverse=True))
 
 
-def _at_most_once_a_second(uptodate: Callable[[], bool]) -> Callable[[], bool]:
-    """Jinja asks whether a file changed each time a template is used; ask the disk only when
-    ``RECHECK_S`` has passed since it last said no."""
-    checked_at = time.monotonic()
+class SourceCheck:
+    """Jinja's "is the file still as loaded?" for one template, asking the disk only when
+    ``RECHECK_S`` has passed since it last said yes. Jinja keeps it with the template it
+    compiled, so it also keeps that template's source: what ``source_of`` reads."""
 
-    def check() -> bool:
-        nonlocal checked_at
+    def __init__(self, uptodate: Callable[[], bool], source: str) -> None:
+        self._uptodate, self.source = uptodate, source
+        self._checked_at = time.monotonic()
+
+    def __call__(self) -> bool:
         now = time.monotonic()
-        if now - checked_at < RECHECK_S:
+        if now - self._checked_at < RECHECK_S:
             return True
-        if not uptodate():
+        if not self._uptodate():
             return False
-        checked_at = now
+        self._checked_at = now
         return True
 
-    return check
+
+def source_of(template: Template) -> str | None:
+    """The source a template this loader loaded was compiled from; None for any other."""
+    check = getattr(template, "_uptodate", None)  # Jinja's own attribute for it
+    return check.source if isinstance(check, SourceCheck) else None
 
 
 def valid_name(name: object) -> str:
