@@ -7,14 +7,16 @@ a render produces and how it fails.
 The call site runs ``check`` on every send, so a type's variables are read from the Jinja AST
 once and later checks are a set difference. The worker runs ``render``: a one-line subject,
 HTML with its CSS inlined, and text from ``body.txt`` or derived from the rendered HTML, that
-work shared by recipients whose emails differ only in plain values (``shared_rendering``).
+work shared by recipients whose emails differ only in plain values (``shared_rendering``),
+without a render of each recipient's own HTML where the templates prove it would come out
+the same (``substitution``, ``proofs``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from mailer.errors import MissingContext, RenderError, UnknownTemplate
 from mailer.settings import Settings
 from mailer.templates.fingerprints import fingerprint
 from mailer.templates.loader import BUNDLED_DIR, NAME, TypeLoader, valid_name
+from mailer.templates.proofs import Proof, proof_of
 from mailer.templates.rendering import Rendered, derive_text, format_datetime, map_errors
 from mailer.templates.shared_rendering import SharedRendering
 from mailer.templates.variables import placeholder, variables_needed
@@ -69,6 +72,7 @@ class Templates:
         #: renders every email in full, as the reference the shared path must equal.
         self.shared = SharedRendering(self._inline, derive_text)
         self._required: dict[str, frozenset[str]] = {}
+        self._proofs: dict[str, Proof] = {}
 
     def names(self) -> list[str]:
         """Every email type in any folder, sorted."""
@@ -99,10 +103,12 @@ class Templates:
         with map_errors(name):
             subject = self._text.get_template(f"{name}/subject.txt").render(context)
             body = self._html.get_template(f"{name}/body.html")
-            html = body.render(context)
+            own = _once(lambda: body.render(context))
             # Shared by recipients whose values are its only change (``shared_rendering``).
-            shared = self.shared.share(name, body, context, html) if self.share_rendering else None
-            html, text = shared or (self._inline(html), None)
+            shared = None
+            if self.share_rendering:
+                shared = self.shared.share(name, body, context, own, self._proof(name))
+            html, text = shared or (self._inline(own()), None)
             if self._loader.has_text(name):
                 text = self._text.get_template(f"{name}/body.txt").render(context).strip()
         # split() breaks on every line boundary Python knows, so no CR or LF reaches the header.
@@ -154,12 +160,32 @@ class Templates:
         (``mailer.templates.fingerprints``)."""
         return fingerprint(self.directories, valid_name(name))
 
+    def _proof(self, name: str) -> Proof:
+        """What type ``name``'s HTML does with its values, for the templates Jinja now holds
+        (``mailer.templates.proofs``): read again whenever one of them was compiled anew."""
+        proof = self._proofs.get(name)
+        if proof is None or not proof.current():
+            proof = self._proofs[name] = proof_of(self._html, f"{name}/body.html")
+        return proof
+
     def _parse_all(self, name: str) -> list[nodes.Template]:
         """The type's own files and, recursively, all they extend, include or import. A file
         Jinja cannot load or parse is left out: the template's defect, not the caller's, which
         ``render`` reports where it runs (the worker dead-letters it)."""
         self._owner(name)  # an unknown type is the caller's mistake: say so
         return [ast for *_, ast in self._loader.files(self._html, name)]
+
+
+def _once(render: Callable[[], str]) -> Callable[[], str]:
+    """``render``, called at most once: the recipient's own HTML, if anything asks for it."""
+    done: list[str] = []
+
+    def rendered() -> str:
+        if not done:
+            done.append(render())
+        return done[0]
+
+    return rendered
 
 
 _instances: dict[tuple[Path, ...], Templates] = {}

@@ -14,7 +14,13 @@ HTML gives, because each of these is checked, and anything else takes the full p
   whitespace collapsing leaves it alone, and the serialiser writes it back unchanged: exactly
   as they treat its marker.
 - The marked render, markers replaced by the values, is the recipient's HTML character for
-  character. A template that branches on a value, filters it or measures it fails this.
+  character. A template that branches on a value, filters it or measures it fails this. The
+  recipient's own render, made to check it, is skipped where the templates' syntax proves
+  the check cannot fail: each marked value is only ever printed as it is, and the templates
+  print the same for the same context every time (``mailer.templates.substitution``), for
+  the very templates Jinja renders (``mailer.templates.proofs``). A marked render kept under
+  such a proof is kept under the proof itself, so an edited template is never answered with
+  a render of the old one.
 - Every marker is text in an element's body, in ``<style>``, ``<script>``, ``<pre>`` or a
   comment never: CSS selectors do not see text, so the same styles are inlined. The one
   attribute allowed is a link's ``href``, and only in a document whose stylesheets have no
@@ -40,6 +46,8 @@ from typing import Any
 import lxml.html
 from jinja2 import Template
 from lxml import etree
+
+from mailer.templates.proofs import Proof
 
 #: The first marker character: a private-use code point, which no plain value contains.
 _FIRST_MARKER = 0xE000
@@ -77,10 +85,17 @@ class SharedRendering:
         return tried, found
 
     def share(
-        self, name: str, template: Template, context: Mapping[str, Any], html: str
+        self,
+        name: str,
+        template: Template,
+        context: Mapping[str, Any],
+        own: Callable[[], str],
+        proof: Proof | None = None,
     ) -> tuple[str, str] | None:
-        """``html`` (type ``name``'s render of ``context``) inlined, and its text; None when
-        the work cannot be shared, for the caller to do in full."""
+        """Type ``name``'s HTML for ``context``, inlined, and its text; None when the work
+        cannot be shared, for the caller to do in full. ``own()`` renders the recipient's HTML:
+        the marked render is checked against it, unless ``proof`` shows the check cannot fail
+        (``mailer.templates.substitution``), and then it is not called."""
         tally = self._tally.setdefault(name, [0, 0])
         if tally[0] >= TRIAL and tally[1] < MIN_HIT_RATE * tally[0]:
             return None
@@ -90,35 +105,50 @@ class SharedRendering:
             return None
         tally[0] += 1  # a try: the marked render below may fail, or differ, or be cached
         marked_context = {**context, **{k: m for k, (m, _) in markers.items()}}
-        key = _frozen(template, marked_context)
+        # Current as of the caller's look (``Templates._proof``); checked again after a render.
+        proven = proof if proof is not None and proof.covers(markers) else None
+        key = _frozen(proven or template, marked_context)
         try:
-            marked = self._marked(template, marked_context, key)
+            marked = self._marked(template, marked_context, key, proven)
         except Exception:  # a filter or test that takes no marker: the full path decides
             return None
-        if _unmarked(marked, markers) != html:
+        if marked is None:  # the templates changed under the proof: the full path decides
+            return None
+        if not proven and _unmarked(marked, markers) != own():
             if key is not None:  # kept from a render that no longer comes out the same
                 with self._lock:
                     self._renders.pop(key, None)
             return None
+        found = self._inlined_once(name, marked, markers, tally)
+        if found is _UNSAFE:
+            return None
+        return _unmarked(found[0], markers), _unmarked(found[1], markers)
+
+    def _inlined_once(
+        self, name: str, marked: str, markers: Mapping[str, tuple[str, str]], tally: list[int]
+    ) -> Inlined:
+        """The marked HTML's inlined form and text, from the cache, or made and kept."""
         with self._lock:
             found = self._kept.get((name, marked))
             if found is not None:
                 self._kept.move_to_end((name, marked))
                 tally[1] += 1
-        if found is None:
-            found = self._inlined(marked, markers, literal)
-            with self._lock:
-                self._kept[(name, marked)] = found
-                if len(self._kept) > KEPT:
-                    self._kept.popitem(last=False)
-        if found is _UNSAFE:
-            return None
-        return _unmarked(found[0], markers), _unmarked(found[1], markers)
+                return found
+        found = self._inlined(marked, markers, self._literal[name])
+        with self._lock:
+            self._kept[(name, marked)] = found
+            if len(self._kept) > KEPT:
+                self._kept.popitem(last=False)
+        return found
 
-    def _marked(self, template: Template, context: dict[str, Any], key: Any) -> str:
+    def _marked(
+        self, template: Template, context: dict[str, Any], key: Any, proof: Proof | None
+    ) -> str | None:
         """The marked render, kept for a marked context seen before (``key``): recipients
-        whose values have the same lengths have the same marked context. Kept or not, it is
-        checked against this recipient's own render in ``share`` before anything is used."""
+        whose values have the same lengths have the same marked context. Without ``proof``
+        it is checked against this recipient's own render in ``share`` before anything is
+        used. With one, it is kept under that proof (``key``), and only if the templates are
+        still the proof's once it is made: else None."""
         if key is None:
             return template.render(context)
         with self._lock:
@@ -127,6 +157,8 @@ class SharedRendering:
                 self._renders.move_to_end(key)
                 return marked
         marked = template.render(context)
+        if proof is not None and not proof.current():  # edited meanwhile: which did it use?
+            return None
         with self._lock:
             self._renders[key] = marked
             if len(self._renders) > KEPT:
@@ -162,12 +194,13 @@ def _markers(context: Mapping[str, Any], literal: set[str]) -> dict[str, tuple[s
     return markers
 
 
-def _frozen(template: Template, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
+def _frozen(templates: Template | Proof, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
     """A key for a context of plain scalars, each with its type (``1`` renders unlike
-    ``True``); None for any other. The template object itself: an edited one is new."""
+    ``True``); None for any other. The template object itself, or the proof naming every
+    template the render uses: an edited one is new."""
     if not all(type(value) in _SCALARS for value in context.values()):
         return None
-    return template, frozenset((k, type(v), v) for k, v in context.items())
+    return templates, frozenset((k, type(v), v) for k, v in context.items())
 
 
 def _plain(value: str) -> bool:

@@ -192,7 +192,28 @@ def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folde
     for number in range(10, 100):  # names of one length: "User 10" to "User 99"
         templates.render("welcome", {**context, "name": f"User {number}"})
 
-    assert len(renders) == 90 + 1  # each recipient's own render, and one marked render
+    # One marked render, and no recipient's own: welcome only prints its values as they are.
+    assert len(renders) == 1
+
+
+def test_a_type_that_does_more_with_a_value_still_renders_each_recipients_own(tmp_path):
+    make_type(tmp_path, "shout", "<p>Hello {{ name }}!</p><p>{{ name | upper }}</p>")
+    templates, full = Templates([tmp_path]), Templates([tmp_path], share_rendering=False)
+    body = templates._html.get_template("shout/body.html")
+    renders = []
+    original = type(body).render
+
+    def counted(template, *args, **kwargs):
+        if template is body:
+            renders.append(1)
+        return original(template, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(body), "render", counted)
+        for name in ("Ann", "Bob", "Cyd"):
+            assert templates.render("shout", {"name": name}) == full.render("shout", {"name": name})
+    # Each recipient's own render, and a marked one each time: it never comes out the same.
+    assert len(renders) == 3 + 3
 
 
 def test_a_kept_marked_render_that_no_longer_comes_out_the_same_is_not_used(tmp_path):
