@@ -21,9 +21,10 @@ never under ``{% filter %}``, ``{% autoescape %}``, ``{% set %}...{% endset %}``
 ``set``, ``for`` or ``with`` target, or a macro parameter, of the same name).
 
 And the templates must print the same for the same context on every render: every call is to
-one of their own macros (directly, not through ``caller``, ``*args`` or ``**kwargs``),
-``super()`` or a block (``self.title()``); no ``random`` filter; every filter or test is
-Jinja's own or one that does not read the render's context; every file they extend, include
+one of their own macros (directly, not through ``caller``, ``*args`` or ``**kwargs``, and
+never set to something else), ``super()`` or a block (``self.title()``); no ``random``
+filter; no filter or test that is handed the render's context (Jinja's ``map``, ``select``
+and the like, which call another by name, included); every file they extend, include
 or import is named by a constant. Anything else, and no value of the type is proven.
 """
 
@@ -33,8 +34,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.filters import FILTERS
-from jinja2.tests import TESTS
 
 __all__ = ["not_printed_as_is"]
 
@@ -173,6 +172,9 @@ def _same_every_render(asts: Sequence[nodes.Template], macros: Macros, environme
     """Whether the files print the same for the same context every time (see above)."""
     if getattr(environment, "finalize", None) is not None:
         return False
+    rebound = {n.name for ast in asts for n in ast.find_all(nodes.Name) if n.ctx == "store"}
+    if rebound & macros.keys():  # a macro's name set to something else: who knows what
+        return False
     for ast in asts:
         if not all(_plain_call(call, macros) for call in ast.find_all(nodes.Call)):
             return False
@@ -180,12 +182,10 @@ def _same_every_render(asts: Sequence[nodes.Template], macros: Macros, environme
             if not isinstance(getattr(node, "template", None), nodes.Const):
                 return False
         filters = [f.name for f in ast.find_all(nodes.Filter)]  # a {% filter %}'s too
-        if "random" in filters or not all(
-            _pure(name, environment.filters, FILTERS) for name in filters
-        ):
+        if "random" in filters or not all(_pure(name, environment.filters) for name in filters):
             return False
         tests = [t.name for t in ast.find_all(nodes.Test)]
-        if not all(_pure(name, environment.tests, TESTS) for name in tests):
+        if not all(_pure(name, environment.tests) for name in tests):
             return False
     return True
 
@@ -198,10 +198,8 @@ def _plain_call(call: nodes.Call, macros: Macros) -> bool:
     return isinstance(target, nodes.Getattr) and getattr(target.node, "name", None) == "self"
 
 
-def _pure(name: str, registered: Mapping[str, Any], jinjas: Mapping[str, Any]) -> bool:
-    """Jinja's own filter or test of that name, or one that is not handed the context."""
-    function = registered.get(name)
-    if function is None or function is jinjas.get(name):
-        return True  # Jinja's own; an unknown one fails the render anyway
-    passed = getattr(function, "jinja_pass_arg", None)
+def _pure(name: str, registered: Mapping[str, Any]) -> bool:
+    """A filter or test not handed the render's context: none of Jinja's own but those that
+    call another by name (``map('random')``), and an unknown one fails the render anyway."""
+    passed = getattr(registered.get(name), "jinja_pass_arg", None)
     return getattr(passed, "name", None) != "context"

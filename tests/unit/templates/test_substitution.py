@@ -79,6 +79,8 @@ def test_a_value_used_any_other_way(body: str) -> None:
         "<p>{{ name }} {{ items | random }}</p>",
         "{% include template_name %}{{ name }}",
         "<p>{{ name }} {{ name.upper() }}</p>",
+        "<p>{{ name }} {{ items | map('random') | join }}</p>",
+        '{% from "macros.html" import button %}{% set button = lipsum %}{{ button(name, 1) }}',
     ],
 )
 def test_templates_that_may_print_differently_each_time_prove_nothing(body: str) -> None:
