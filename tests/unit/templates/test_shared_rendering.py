@@ -176,11 +176,10 @@ def test_a_type_whose_renders_never_repeat_stops_trying(tmp_path):
     assert found < 0.2 * tried and tried < 400
 
 
-def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folders, monkeypatch):
-    templates = Templates(folders)
-    context = templates.sample_context("welcome")
-    body = templates._html.get_template("welcome/body.html")
-    renders = []
+def counted_renders(templates, name, monkeypatch) -> list[int]:
+    """A list that grows by one at each render of type ``name``'s HTML template."""
+    body = templates._html.get_template(f"{name}/body.html")
+    renders: list[int] = []
     original = type(body).render
 
     def counted(template, *args, **kwargs):
@@ -189,6 +188,13 @@ def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folde
         return original(template, *args, **kwargs)
 
     monkeypatch.setattr(type(body), "render", counted)
+    return renders
+
+
+def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folders, monkeypatch):
+    templates = Templates(folders)
+    context = templates.sample_context("welcome")
+    renders = counted_renders(templates, "welcome", monkeypatch)
     for number in range(10, 100):  # names of one length: "User 10" to "User 99"
         templates.render("welcome", {**context, "name": f"User {number}"})
 
@@ -196,22 +202,14 @@ def test_recipients_with_values_of_the_same_lengths_need_one_marked_render(folde
     assert len(renders) == 1
 
 
-def test_a_type_that_does_more_with_a_value_still_renders_each_recipients_own(tmp_path):
+def test_a_type_that_does_more_with_a_value_still_renders_each_recipients_own(
+    tmp_path, monkeypatch
+):
     make_type(tmp_path, "shout", "<p>Hello {{ name }}!</p><p>{{ name | upper }}</p>")
     templates, full = Templates([tmp_path]), Templates([tmp_path], share_rendering=False)
-    body = templates._html.get_template("shout/body.html")
-    renders = []
-    original = type(body).render
-
-    def counted(template, *args, **kwargs):
-        if template is body:
-            renders.append(1)
-        return original(template, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(type(body), "render", counted)
-        for name in ("Ann", "Bob", "Cyd"):
-            assert templates.render("shout", {"name": name}) == full.render("shout", {"name": name})
+    renders = counted_renders(templates, "shout", monkeypatch)
+    for name in ("Ann", "Bob", "Cyd"):
+        assert templates.render("shout", {"name": name}) == full.render("shout", {"name": name})
     # Each recipient's own render, and a marked one each time: it never comes out the same.
     assert len(renders) == 3 + 3
 
