@@ -82,6 +82,9 @@ def _reads_below(node: nodes.Node, name: str, chain: Chain) -> Iterator[tuple[Ch
 
 
 def _only_printed(chain: Chain, read: nodes.Name, macros: Macros) -> bool:
+    """``read`` (below ``chain``) tests presence, or is printed as it is (``_printed``)."""
+    if not chain:  # a macro's default: read outside its body
+        return False
     parent = chain[-1]
     if isinstance(parent, nodes.Test) and parent.node is read:
         return parent.name in _PRESENCE
@@ -146,18 +149,10 @@ def _printed_parameters(macro: nodes.Macro) -> frozenset[str | int]:
         if name in stored:
             continue
         chains = list(_reads_below(macro, name, (macro,)))
-        if all(_printed_in_macro(chain, read) for chain, read in chains):
+        # Read below the macro itself: no macro calls from a macro, kept simple.
+        if all(_only_printed(chain[1:], read, {}) for chain, read in chains):
             safe.update((position, name))
     return frozenset(safe)
-
-
-def _printed_in_macro(chain: Chain, read: nodes.Name) -> bool:
-    if any(isinstance(node, _REWRITING) for node in chain):
-        return False
-    parent = chain[-1]
-    if isinstance(parent, nodes.Test) and parent.node is read:
-        return parent.name in _PRESENCE
-    return _printed(chain, read, {})  # no macro calls from a macro: kept simple
 
 
 def _bound(ast: nodes.Template) -> set[str]:
