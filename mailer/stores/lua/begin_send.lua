@@ -76,6 +76,6 @@ if decision[1] > 0 then
   if backend == 2 then redis.call('DEL', KEYS[5]) end  -- the probe waits for the next sender
   return {3, backend, decision[1], decision[2], decision[3], suppressed_json}
 end
-set_status(KEYS[6], KEYS[7], ARGV[12], 'sending', tonumber(ARGV[13]), ARGV[14],
-           tonumber(ARGV[15]), ARGV[16], ARGV[17], '0', 'always')
+set_status(KEYS[6], KEYS[7], ARGV[12], 'sending', ARGV[13], ARGV[14],
+           ARGV[15], ARGV[16], ARGV[17], '0', 'always')
 return {4, backend, suppressed_json}

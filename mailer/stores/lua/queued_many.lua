@@ -4,7 +4,7 @@
 -- KEYS: 1 the index prefix, then each record.
 -- ARGV: 1 now, 2 retention, 3 JSON list with one [id, created_at, fields, extra index keys]
 --       per record, in the order of KEYS.
-local prefix, now, retention = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local prefix, now, retention = KEYS[1], ARGV[1], ARGV[2]
 for i, r in ipairs(cjson.decode(ARGV[3])) do
   set_status(KEYS[i + 1], prefix, r[1], 'queued', now, r[2], retention,
              cjson.encode(r[3]), cjson.encode(r[4]), '0', 'unseen')

@@ -10,6 +10,9 @@
 -- (`<prefix>:to:ADDRESS`) also enters ADDRESS in the lexicographic set `<prefix>:addresses`,
 -- which answers address prefixes; `<prefix>:addresses:seen` scores it by when it was last
 -- written, so addresses older than the retention leave both, a few per write.
+--
+-- `now` and `retention` come as the caller sent them, strings: Lua does its arithmetic on
+-- them all the same, and a Lua number handed to redis.call is formatted anew by every call.
 local function log_facets(record, prefix, indexes, status, old, id, known)
   local facets = known and cjson.decode(known) or {}
   local seen, before = {}, {}
