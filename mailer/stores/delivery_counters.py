@@ -8,6 +8,7 @@ metrics can never disagree.
 from __future__ import annotations
 
 import math
+import time
 
 from mailer.stores.delivery_search import DeliverySearch
 from mailer.stores.scripts import Writes
@@ -22,9 +23,6 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 class DeliveryCounters(DeliverySearch):
     """Counting into the writes of a batch the log is already sending: no round trip of its
     own, and no pipeline entry per counter (``mailer.stores.scripts.Writes``)."""
-
-    #: How long an hour's totals are kept: the log's retention (``DeliveryLog`` sets it).
-    retention_s: int
 
     def _count(
         self, writes: Writes, now: float, event: str, backend: str, template: str, n: int
@@ -41,3 +39,16 @@ class DeliveryCounters(DeliverySearch):
         writes.hincrby(histogram, f"le|{bucket}", 1)
         writes.hincrbyfloat(histogram, "sum", latency_s)
         writes.hincrby(histogram, "count", 1)
+
+    def hourly_totals(self, hours: int = 24) -> list[tuple[int, dict[str, int]]]:
+        """``[(hour start as epoch s, {"sent|welcome": n, ...}), ...]``, oldest first."""
+        this_hour = int(time.time() // 3600)
+        hours_wanted = range(this_hour - hours + 1, this_hour + 1)
+        with self.client.pipeline(transaction=False) as pipe:
+            for hour in hours_wanted:
+                pipe.hgetall(self.hourly_key(hour))
+            rows = pipe.execute()
+        return [
+            (hour * 3600, {bytes(k).decode(): int(v) for k, v in row.items()})
+            for hour, row in zip(hours_wanted, rows, strict=True)
+        ]

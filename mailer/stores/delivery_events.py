@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import redis
 
 from mailer.provider_events import ProviderEvent
-from mailer.stores.delivery_search import Attempt, DeliverySearch
+from mailer.stores.delivery_search import DEFAULT_RETENTION_S, Attempt, DeliverySearch
 from mailer.stores.keys import DEFAULT_PREFIX, namespaced
 from mailer.stores.scripts import Batch, Script
 from mailer.stores.suppression import SuppressionList, normalise
@@ -71,7 +71,7 @@ class DeliveryEvents:
         self,
         client: redis.Redis,
         *,
-        retention_s: int = 30 * 24 * 3600,
+        retention_s: int = DEFAULT_RETENTION_S,
         seen_ttl_s: int = SEEN_TTL_S,
         prefix: str = DEFAULT_PREFIX,
     ) -> None:
@@ -79,7 +79,7 @@ class DeliveryEvents:
         self.retention_s = retention_s
         self.seen_ttl_s = seen_ttl_s
         self.prefix = prefix
-        self._log = DeliverySearch(client, prefix=prefix)
+        self._log = DeliverySearch(client, retention_s=retention_s, prefix=prefix)
         self._suppressed = SuppressionList(client, prefix=prefix).key
 
     def apply(

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import dramatiq
-import redis
 
 from mailer.addresses import addr_spec
 from mailer.envelope import Email
@@ -28,7 +27,6 @@ from mailer.stores.delivery_counters import LATENCY_BUCKETS_S, DeliveryCounters
 from mailer.stores.delivery_events import index_provider_id
 from mailer.stores.delivery_records import attempt_json, packed_content
 from mailer.stores.delivery_search import Attempt, Criteria, Delivery, DeliveryPage
-from mailer.stores.keys import DEFAULT_PREFIX
 from mailer.stores.scripts import Batch, Script
 from mailer.stores.unrecorded import record_all, unrecorded_key
 
@@ -53,17 +51,10 @@ _RECORDS_PER_CALL = 10
 class DeliveryLog(DeliveryCounters):
     """The log's writes; its reads come from ``DeliverySearch``."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        *,
-        retention_s: int = 30 * 24 * 3600,
-        prefix: str = DEFAULT_PREFIX,
-    ) -> None:
-        super().__init__(client, prefix=prefix)
-        self.retention_s = retention_s
-        #: New emails whose ``queued`` record is still to come (``mailer.stores.unrecorded``).
-        self.unrecorded_key = unrecorded_key(prefix)
+    @property
+    def unrecorded_key(self) -> str:
+        """New emails whose ``queued`` record is still to come (``mailer.stores.unrecorded``)."""
+        return unrecorded_key(self.prefix)
 
     def _describe(self, message: dramatiq.Message[Any]) -> tuple[float, dict[str, str], list[str]]:
         """Its creation time, the fields that describe it, and the indexes that find it."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,12 @@ from mailer.stores.scripts import Script
 #: How long a built result (an address prefix, or two facets) is kept for the pages after
 #: the first, in seconds.
 RESULT_TTL_S = 60
+#: Statuses a record holds for milliseconds, kept out of the facets' status twins by the log's
+#: writes (``set_status.lua``'s ``UNTWINNED``): a search for one intersects the facet with
+#: the status's own index, which is small for the same reason.
+UNTWINNED_STATUSES = frozenset({"sending"})
+#: The log's retention unless told otherwise (``MAILER_LOG_RETENTION_DAYS``).
+DEFAULT_RETENTION_S = 30 * 24 * 3600
 _SEARCH = Script("delivery_search.lua")
 
 
@@ -108,10 +113,19 @@ class DeliveryPage(Sequence["Delivery"]):
 
 
 class DeliverySearch:
-    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        retention_s: int = DEFAULT_RETENTION_S,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.index_prefix = namespaced(prefix, "log", "index")
+        #: Records older than this are not found: an index is trimmed to it only now and
+        #: then (``set_status.lua``), so a search reads no further back.
+        self.retention_s = retention_s
 
     def record_key(self, message_id: str) -> str:
         return namespaced(self.prefix, "log", "message", message_id)
@@ -159,6 +173,7 @@ class DeliverySearch:
         address = criteria.address_prefix or ""
         result = self.index_key("search", _digest(sources, address))
         walk = bool(address) and criteria.template is None and criteria.domain is None
+        walk = walk and criteria.status not in UNTWINNED_STATUSES
         args = [json.dumps(sources), address, since, until, offset, limit, RESULT_TTL_S]
         args += [int(fresh), int(walk), criteria.status or ""]
         reply = _SEARCH(self.client, [self.index_prefix, result], args)
@@ -168,8 +183,12 @@ class DeliverySearch:
 
     def _sources(self, criteria: Criteria) -> list[str]:
         """The sorted sets whose intersection is the answer (an address prefix aside)."""
-        twin = () if criteria.status is None else ("status", criteria.status)
-        facets = []
+        facets: list[str] = []
+        twin: tuple[str, ...] = ()
+        if criteria.status in UNTWINNED_STATUSES:
+            facets.append(self.index_key("status", criteria.status))
+        elif criteria.status is not None:
+            twin = ("status", criteria.status)
         if criteria.template is not None:
             facets.append(self.index_key("template", criteria.template, *twin))
             twin = ()
@@ -194,19 +213,6 @@ class DeliverySearch:
         return [
             _delivery(message_id, raw, attempts, content) if raw else None
             for message_id, (raw, attempts, content) in zip(message_ids, found, strict=True)
-        ]
-
-    def hourly_totals(self, hours: int = 24) -> list[tuple[int, dict[str, int]]]:
-        """``[(hour start as epoch s, {"sent|welcome": n, ...}), ...]``, oldest first."""
-        this_hour = int(time.time() // 3600)
-        hours_wanted = range(this_hour - hours + 1, this_hour + 1)
-        with self.client.pipeline(transaction=False) as pipe:
-            for hour in hours_wanted:
-                pipe.hgetall(self.hourly_key(hour))
-            rows = pipe.execute()
-        return [
-            (hour * 3600, {bytes(k).decode(): int(v) for k, v in row.items()})
-            for hour, row in zip(hours_wanted, rows, strict=True)
         ]
 
 

@@ -1,18 +1,26 @@
 -- Move a delivery-log record between status indexes and update it, atomically. The record
--- keeps its created_at (the index score); indexes older than the retention are trimmed as
--- they are touched. `only_if` says when to write: 'always', 'unseen' (only a new record) or
--- 'unless-live' (a new one, or one dead or failed). Returns the old status, or false.
+-- keeps its created_at (the index score). `only_if` says when to write: 'always', 'unseen'
+-- (only a new record) or 'unless-live' (a new one, or one dead or failed). Returns the old
+-- status, or false.
 --
 -- The type, domain and recipient indexes (`<prefix>:template:T`, `<prefix>:domain:D`,
 -- `<prefix>:to:ADDRESS`) are facets: each has a twin per status (`...:status:S`) that the
--- record moves between, so a search by any of them and a status is one sorted set. The record remembers its facets (field `facets`),
--- as a write that only changes the status names no index. A recipient index
+-- record moves between, so a search by any of them and a status is one sorted set. A record
+-- `sending` is in no twin (UNTWINNED): it stays there for the milliseconds of one send, so
+-- moving it into a twin per facet and out again cost every send a third of its index
+-- writes, and a search for it intersects the facet with `<prefix>:status:sending`, which holds
+-- only the emails in flight (mailer.stores.delivery_search). The record remembers its facets
+-- (field `facets`), as a write that only changes the status names no index. A recipient index
 -- (`<prefix>:to:ADDRESS`) also enters ADDRESS in the lexicographic set `<prefix>:addresses`,
 -- which answers address prefixes; `<prefix>:addresses:seen` scores it by when it was last
 -- written, so addresses older than the retention leave both, a few per write.
 --
+-- Indexes older than the retention are trimmed as they are touched.
+--
 -- `now` and `retention` come as the caller sent them, strings: Lua does its arithmetic on
 -- them all the same, and a Lua number handed to redis.call is formatted anew by every call.
+local UNTWINNED = {sending = true}
+
 local function log_facets(record, prefix, indexes, status, old, id, known)
   local facets = known and cjson.decode(known) or {}
   local seen, before = {}, {}
@@ -28,8 +36,10 @@ local function log_facets(record, prefix, indexes, status, old, id, known)
   if learnt then redis.call('HSET', record, 'facets', cjson.encode(facets)) end
   local twins = {}
   for _, facet in ipairs(facets) do
-    if old and old ~= status then redis.call('ZREM', facet .. ':status:' .. old, id) end
-    table.insert(twins, facet .. ':status:' .. status)
+    if old and old ~= status and not UNTWINNED[old] then
+      redis.call('ZREM', facet .. ':status:' .. old, id)
+    end
+    if not UNTWINNED[status] then table.insert(twins, facet .. ':status:' .. status) end
   end
   return twins, before
 end

@@ -4,6 +4,7 @@ with exact totals."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import dramatiq
@@ -24,15 +25,26 @@ def log(mailer_settings: Any, redis_url: str) -> DeliveryLog:
     return stores.for_settings(mailer_settings).delivery_log
 
 
-def _queue(log: DeliveryLog, template: str, *to: str, at: float | None = None) -> str:
-    message = dramatiq.Message(
+def _message(
+    template: str, *to: str, at: float | None = None, ends: str = ""
+) -> dramatiq.Message[Any]:
+    """``ends``: the last characters of its id, which say whether its writes trim."""
+    message_id = str(uuid.uuid4())[: -len(ends) or None] + ends
+    return dramatiq.Message(
         queue_name="mailer_normal",
         actor_name=f"send_{template}",
         args=({"to": list(to)}, {}),
         kwargs={},
         options={},
+        message_id=message_id,
         message_timestamp=int((at or time.time()) * 1000),
     )
+
+
+def _queue(
+    log: DeliveryLog, template: str, *to: str, at: float | None = None, ends: str = ""
+) -> str:
+    message = _message(template, *to, at=at, ends=ends)
     log.queued_all([message])
     return message.message_id
 
@@ -99,3 +111,29 @@ def test_a_prefix_pages_through_every_match_once_by_address(log: DeliveryLog) ->
     _settle(log, one, "welcome", "dead")
     assert _ids(log, address_prefix="ann", status="dead") == [one]
     assert log.search_page(Criteria(address_prefix="ann", status="queued")).total == 9
+
+
+def test_an_email_in_flight_is_found_by_every_facet_without_twins(log: DeliveryLog) -> None:
+    """``sending`` lasts a send's milliseconds: its records stay out of the facets' status
+    twins, and a search for them intersects the facet with the status's own index."""
+    ann, bob = _message("welcome", "ann@example.com"), _message("welcome", "bob@other.test")
+    log.queued_all([ann, bob])
+    log.sending(ann)
+    assert _ids(log, status="sending") == [ann.message_id]
+    for criteria in (
+        {"template": "welcome"},
+        {"domain": "example.com"},
+        {"address_prefix": "an"},
+        {"address_prefix": "ann@example.com"},
+        {"template": "welcome", "domain": "example.com"},
+        {"template": "welcome", "address_prefix": "a"},
+    ):
+        assert _ids(log, status="sending", **criteria) == [ann.message_id], criteria
+    assert _ids(log, status="sending", address_prefix="bob") == []
+    assert _ids(log, status="queued", template="welcome") == [bob.message_id]
+    assert list(log.client.scan_iter(log.index_key("*", "status", "sending"))) == []
+    _settle(log, ann.message_id, "welcome", "sent")
+    assert _ids(log, status="sending") == []
+    assert _ids(log, status="sent", address_prefix="ann") == [ann.message_id]
+    assert _ids(log, status="sent", template="welcome") == [ann.message_id]
+
