@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -167,7 +168,8 @@ class DeliverySearch:
         page) builds it again.
         """
         fresh = offset == 0 if fresh is None else fresh
-        since = "-inf" if criteria.since is None else criteria.since
+        oldest = time.time() - self.retention_s
+        since = oldest if criteria.since is None else max(criteria.since, oldest)
         until = "+inf" if criteria.until is None else criteria.until
         sources = self._sources(criteria)
         address = criteria.address_prefix or ""

@@ -137,3 +137,34 @@ def test_an_email_in_flight_is_found_by_every_facet_without_twins(log: DeliveryL
     assert _ids(log, status="sent", address_prefix="ann") == [ann.message_id]
     assert _ids(log, status="sent", template="welcome") == [ann.message_id]
 
+
+def test_a_write_trims_the_indexes_it_touches_when_its_id_says_so(log: DeliveryLog) -> None:
+    """One id in eight (ending in 0 or 8) trims; the others leave the stale entries be."""
+    stale = time.time() - log.retention_s - 60
+    old = _queue(log, "welcome", "old@example.com", at=stale, ends="1")
+    every = log.index_key("all")
+    _queue(log, "welcome", "new@example.com", ends="3")
+    assert log.client.zscore(every, old) is not None
+    _queue(log, "welcome", "newer@example.com", ends="8")
+    for index in (every, log.index_key("template", "welcome"), log.index_key("status", "queued")):
+        assert log.client.zscore(index, old) is None, index
+    assert log.client.zscore(log.index_key("to", "old@example.com"), old) is not None
+    assert log.client.ttl(log.index_key("to", "old@example.com")) > 0  # leaves in time
+
+
+def test_no_search_finds_or_counts_a_record_older_than_the_retention(log: DeliveryLog) -> None:
+    stale = time.time() - log.retention_s - 60
+    old = _queue(log, "welcome", "ann.old@example.com", at=stale, ends="1")
+    new = _queue(log, "welcome", "ann.new@example.com", ends="1")
+    assert log.client.zscore(log.index_key("all"), old) is not None  # not trimmed yet
+    for criteria in (
+        Criteria(),
+        Criteria(template="welcome"),
+        Criteria(status="queued"),
+        Criteria(domain="example.com"),
+        Criteria(address_prefix="ann"),
+        Criteria(address_prefix="ann", template="welcome"),
+        Criteria(since=stale - 60),
+    ):
+        page = log.search_page(criteria)
+        assert (page.total, [d.message_id for d in page]) == (1, [new]), criteria
