@@ -13,7 +13,8 @@
 -- (field `facets`), as a write that only changes the status names no index. A recipient index
 -- (`<prefix>:to:ADDRESS`) also enters ADDRESS in the lexicographic set `<prefix>:addresses`,
 -- which answers address prefixes; `<prefix>:addresses:seen` scores it by when it was last
--- written, so addresses older than the retention leave both, a few per write.
+-- written, so addresses older than the retention leave both, up to 64 at each write that
+-- trims.
 --
 -- Every index written gets the retention as its TTL, so one no longer written leaves with its
 -- last record. Trimming an index to the retention is housekeeping, which searches do not
@@ -49,17 +50,18 @@ local function log_facets(record, prefix, indexes, status, old, id, known)
   return twins, before
 end
 
-local function log_addresses(prefix, indexes, now, retention)
+local function log_addresses(prefix, indexes, now, cutoff)
   local lex, seen = prefix .. ':addresses', prefix .. ':addresses:seen'
   local to = prefix .. ':to:'
   for _, index in ipairs(indexes) do
     if string.sub(index, 1, #to) == to then
       local address = string.sub(index, #to + 1)
-      redis.call('ZADD', lex, 0, address)
+      redis.call('ZADD', lex, '0', address)
       redis.call('ZADD', seen, now, address)
     end
   end
-  local old = redis.call('ZRANGEBYSCORE', seen, '-inf', now - retention, 'LIMIT', 0, 8)
+  if not cutoff then return end
+  local old = redis.call('ZRANGEBYSCORE', seen, '-inf', cutoff, 'LIMIT', '0', '64')
   if #old > 0 then
     redis.call('ZREM', lex, unpack(old))
     redis.call('ZREM', seen, unpack(old))
@@ -84,14 +86,14 @@ local function set_status(record, prefix, id, status, now, created_at, retention
   for _, index in ipairs(named) do
     if not before[index] then table.insert(indexes, index) end
   end
-  if #indexes > 0 then log_addresses(prefix, indexes, now, retention) end
+  local cutoff = trimming(id) and string.format('%.6f', now - retention)
+  if #indexes > 0 then log_addresses(prefix, indexes, now, cutoff) end
   for _, twin in ipairs(twins) do table.insert(indexes, twin) end
   if not old then table.insert(indexes, prefix .. ':all') end
   table.insert(indexes, prefix .. ':status:' .. status)
   if old and old ~= status then
     redis.call('ZREM', prefix .. ':status:' .. old, id)
   end
-  local cutoff = trimming(id) and string.format('%.6f', now - retention)
   for _, index in ipairs(indexes) do
     redis.call('ZADD', index, created, id)
     if cutoff then redis.call('ZREMRANGEBYSCORE', index, '-inf', cutoff) end

@@ -142,12 +142,18 @@ def test_a_write_trims_the_indexes_it_touches_when_its_id_says_so(log: DeliveryL
     """One id in eight (ending in 0 or 8) trims; the others leave the stale entries be."""
     stale = time.time() - log.retention_s - 60
     old = _queue(log, "welcome", "old@example.com", at=stale, ends="1")
+    addresses, seen = log.index_key("addresses"), log.index_key("addresses", "seen")
+    log.client.zadd(addresses, {"gone@example.com": 0})
+    log.client.zadd(seen, {"gone@example.com": stale})  # not written to since
     every = log.index_key("all")
     _queue(log, "welcome", "new@example.com", ends="3")
     assert log.client.zscore(every, old) is not None
+    assert log.client.zscore(seen, "gone@example.com") is not None
     _queue(log, "welcome", "newer@example.com", ends="8")
     for index in (every, log.index_key("template", "welcome"), log.index_key("status", "queued")):
         assert log.client.zscore(index, old) is None, index
+    assert log.client.zscore(addresses, "gone@example.com") is None
+    assert log.client.zscore(seen, "gone@example.com") is None
     assert log.client.zscore(log.index_key("to", "old@example.com"), old) is not None
     assert log.client.ttl(log.index_key("to", "old@example.com")) > 0  # leaves in time
 
