@@ -45,19 +45,22 @@ class Script:
 _EVERY_SCRIPT: list[Script] = []
 _APPLY_WRITES = Script("apply_writes.lua")
 
-# Each script becomes a function of its own KEYS and ARGV, run in order under pcall, so that
-# one failing leaves the others to run and is answered as its own error, as in a pipeline.
-# ARGV opens with each script's count of keys and of arguments.
+# Each distinct script becomes a function of its own KEYS and ARGV, and each part of a batch
+# runs one of them in order under pcall, so that one failing leaves the others to run and is
+# answered as its own error, as in a pipeline. ARGV opens with the number of parts, then for
+# each its function's number and its counts of keys and of arguments.
 _RUN_PARTS = """
-local replies, n = {}, #parts
-local key, arg = 0, 2 * n
+local replies, n = {}, tonumber(ARGV[1])
+local key, arg = 0, 1 + 3 * n
 for i = 1, n do
-  local key_count, arg_count = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local head = 3 * i - 1
+  local run = functions[tonumber(ARGV[head])]
+  local key_count, arg_count = tonumber(ARGV[head + 1]), tonumber(ARGV[head + 2])
   local keys, argv = {}, {}
   for j = 1, key_count do keys[j] = KEYS[key + j] end
   for j = 1, arg_count do argv[j] = ARGV[arg + j] end
   key, arg = key + key_count, arg + arg_count
-  local ok, reply = pcall(parts[i], keys, argv)
+  local ok, reply = pcall(run, keys, argv)
   if not ok and type(reply) ~= 'table' then reply = {err = tostring(reply)} end
   if reply == nil then reply = false end  -- a nil would end the array of replies
   replies[i] = reply
@@ -68,15 +71,19 @@ return replies
 
 @functools.lru_cache(maxsize=64)
 def composed(scripts: tuple[Script, ...]) -> Script:
-    """``scripts`` as one script, answering the list of their replies (see ``_RUN_PARTS``).
-    Effects replication is asked for first, before any part has written. ``preload`` cannot
-    know which batches a worker will make: the first of each kind sends its script in full."""
+    """The distinct ``scripts`` as one script that runs any sequence of them, answering the
+    list of their replies (see ``_RUN_PARTS``; ``Batch`` says which runs when). Each is
+    written once, so ten parts of one script cost Redis no more to compile than one, and a
+    batch of any length made of the same scripts is the same script, sent in full once per
+    Redis. Effects replication is asked for first, before any part has written. ``preload``
+    cannot know which scripts a worker's batches will join: the first of each kind sends
+    its script in full."""
     functions = "".join(
-        f"parts[{i}] = function(KEYS, ARGV)\n{script.source}\nend\n"
+        f"functions[{i}] = function(KEYS, ARGV)\n{script.source}\nend\n"
         for i, script in enumerate(scripts, start=1)
     )
-    head = "if redis.replicate_commands then redis.replicate_commands() end\nlocal parts = {}\n"
-    return Script(source=head + functions + _RUN_PARTS)
+    head = "if redis.replicate_commands then redis.replicate_commands() end\n"
+    return Script(source=head + "local functions = {}\n" + functions + _RUN_PARTS)
 
 
 def preload(client: redis.Redis) -> None:
@@ -182,11 +189,13 @@ class Batch:
         """A batch of scripts alone, run as one composed script: one call instead of one
         per script, each of which costs Redis about 11 us and redis-py a pipeline entry."""
         parts = [self._scripts[index] for index in range(len(self._scripts))]
+        distinct = tuple(dict.fromkeys(script for script, _, _ in parts))
+        number = {script: n for n, script in enumerate(distinct, start=1)}
         keys = [key for _, part_keys, _ in parts for key in part_keys]
-        args: list[Arg] = [n for _, ks, part_args in parts for n in (len(ks), len(part_args))]
+        args: list[Arg] = [len(parts)]
+        for script, part_keys, part_args in parts:
+            args += (number[script], len(part_keys), len(part_args))
         args += [arg for _, _, part_args in parts for arg in part_args]
         self.pipe.reset()
-        replies: list[Any] = composed(tuple(script for script, _, _ in parts))(
-            self.client, keys, args
-        )
+        replies: list[Any] = composed(distinct)(self.client, keys, args)
         return replies

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from mailer.stores.scripts import Batch, Script
+from mailer.stores.scripts import Batch, Script, composed
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +80,23 @@ def test_a_batch_with_a_plain_command_stays_a_pipeline(client: redis.Redis) -> N
     batch.script(COUNT, ["parts:n"], [4])
     assert batch.execute() == [2, 5, 9]
     assert calls(client, "evalsha") == 2
+
+
+def test_batches_of_any_length_of_the_same_scripts_share_one_script(client: redis.Redis) -> None:
+    """Each distinct script is written once in the composed one, and the parts' order goes
+    in its arguments: Redis compiles one script for every length of batch."""
+    client.script_flush()
+    client.config_resetstat()
+    for length in (2, 5, 3):
+        batch = Batch(client)
+        for _ in range(length):
+            batch.script(COUNT, ["parts:n"], [1])
+        batch.script(STATUS, ["parts:s"], [])
+        batch.script(COUNT, ["parts:n"], [100])
+        before = int(client.get("parts:n") or 0)
+        expected = [before + k for k in range(1, length + 1)]
+        assert batch.execute() == [*expected, b"OK", before + length + 100]
+    assert calls(client, "eval") == 1  # sent in full by the first batch, named by the others
+    assert client.get("parts:n") == b"310"
+    assert client.get("parts:s") == b"v"
+    assert composed((COUNT, STATUS)).source.count(COUNT.source) == 1
