@@ -288,51 +288,63 @@ def _printed(run: Run) -> Run:
 def _report(
     runs: list[Run], shapes: list[int], templates: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
-    def median(kind: str, processes: int, template: str, field: str) -> float:
-        values = [
-            getattr(run, field)
-            for run in runs
-            if run.kind == kind
-            and run.processes == processes
-            and (kind == "no-op" or run.template == template)
-        ]
-        return statistics.median(values)
-
     summary: dict[str, Any] = {}
     print("  summary (median of rounds): mailer / hand-written")
     for processes in shapes:
-        ceiling = median("no-op", processes, "", "emails_per_s")
+        ceiling = statistics.median(r.emails_per_s for r in _series(runs, "no-op", processes))
         for template in templates:
-            rate = {
-                k: median(k, processes, template, "emails_per_s") for k in KINDS if k != "no-op"
+            mine = _series(runs, "mailer", processes, template)
+            theirs = _series(runs, "hand-written", processes, template)
+            figures = {
+                field: {
+                    kind: statistics.median(getattr(r, field) for r in series)
+                    for kind, series in (("mailer", mine), ("hand-written", theirs))
+                }
+                for field in ("emails_per_s", "cpu_ms_per_email", "redis_ms_per_email")
             }
-            cpu = {k: median(k, processes, template, "cpu_ms_per_email") for k in rate}
-            in_redis = {k: median(k, processes, template, "redis_ms_per_email") for k in rate}
-            speed, saving = (
-                rate["mailer"] / rate["hand-written"],
-                cpu["hand-written"] / cpu["mailer"],
-            )
-            print(
-                f"  {processes}x{args.threads} {template:9} {rate['mailer']:7.1f} vs "
-                f"{rate['hand-written']:7.1f} emails/s ({speed:.2f}x); CPU {cpu['mailer']:.2f} vs "
-                f"{cpu['hand-written']:.2f} ms/email ({saving:.2f}x less); Redis "
-                f"{in_redis['mailer']:.2f} vs {in_redis['hand-written']:.2f} ms/email; no-op "
-                f"ceiling {ceiling:.0f}/s"
-            )
+            rate, cpu = figures["emails_per_s"], figures["cpu_ms_per_email"]
             summary[f"{processes}x{args.threads} {template}"] = {
-                "emails_per_s": rate,
-                "cpu_ms_per_email": cpu,
-                "ratio": speed,
-                "cpu_ratio": saving,
-                "redis_ms_per_email": in_redis,
+                **figures,
+                "ratio": rate["mailer"] / rate["hand-written"],
+                "cpu_ratio": cpu["hand-written"] / cpu["mailer"],
+                # a round's two runs are adjacent in time: the machine's pace changes less
+                "round_ratios": [
+                    m.emails_per_s / h.emails_per_s for m, h in zip(mine, theirs, strict=True)
+                ],
                 "noop_per_s": ceiling,
             }
+            _print_summary(f"{processes}x{args.threads} {template}", summary, ceiling)
     return {
         "summary": summary,
         "runs": [run.__dict__ for run in runs],
         "n": args.n,
         "load": _load(),
     }
+
+
+def _series(runs: list[Run], kind: str, processes: int, template: str = "") -> list[Run]:
+    """One kind's runs at one shape (and type, but for the no-op), in the order run."""
+    return [
+        run
+        for run in runs
+        if run.kind == kind
+        and run.processes == processes
+        and (kind == "no-op" or run.template == template)
+    ]
+
+
+def _print_summary(name: str, summary: dict[str, Any], ceiling: float) -> None:
+    figures = summary[name]
+    rate, cpu = figures["emails_per_s"], figures["cpu_ms_per_email"]
+    in_redis = figures["redis_ms_per_email"]
+    rounds = ", ".join(f"{ratio:.2f}x" for ratio in figures["round_ratios"])
+    print(
+        f"  {name:12} {rate['mailer']:7.1f} vs {rate['hand-written']:7.1f} emails/s "
+        f"({figures['ratio']:.2f}x; each round: {rounds}); CPU {cpu['mailer']:.2f} vs "
+        f"{cpu['hand-written']:.2f} ms/email ({figures['cpu_ratio']:.2f}x less); Redis "
+        f"{in_redis['mailer']:.2f} vs {in_redis['hand-written']:.2f} ms/email; no-op "
+        f"ceiling {ceiling:.0f}/s"
+    )
 
 
 def _load() -> str:
