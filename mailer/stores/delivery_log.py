@@ -172,7 +172,8 @@ class DeliveryLog(DeliveryCounters):
             for message in messages[start : start + _RECORDS_PER_CALL]:
                 created, fields, indexes = self._describe(message)
                 keys.append(self.record_key(message.message_id))
-                records.append([message.message_id, created, fields, indexes])
+                # created as text: a Lua number would be formatted again for each index
+                records.append([message.message_id, repr(created), fields, indexes])
             args = [time.time(), self.retention_s, json.dumps(records)]
             batch.script(_QUEUED_MANY, keys, args)
         batch.execute()

@@ -6,6 +6,6 @@
 --       per record, in the order of KEYS.
 local prefix, now, retention = KEYS[1], ARGV[1], ARGV[2]
 for i, r in ipairs(cjson.decode(ARGV[3])) do
-  set_status(KEYS[i + 1], prefix, r[1], 'queued', now, r[2], retention,
-             cjson.encode(r[3]), cjson.encode(r[4]), '0', 'unseen')
+  set_status(KEYS[i + 1], prefix, r[1], 'queued', now, r[2], retention, r[3], r[4], '0',
+             'unseen')
 end

@@ -39,7 +39,6 @@ local function log_facets(record, prefix, indexes, status, old, id, known)
       seen[index], learnt = true, true
     end
   end
-  if learnt then redis.call('HSET', record, 'facets', cjson.encode(facets)) end
   local twins = {}
   for _, facet in ipairs(facets) do
     if old and old ~= status and not UNTWINNED[old] then
@@ -47,8 +46,10 @@ local function log_facets(record, prefix, indexes, status, old, id, known)
     end
     if not UNTWINNED[status] then table.insert(twins, facet .. ':status:' .. status) end
   end
-  return twins, before
+  return twins, before, learnt and cjson.encode(facets)
 end
+
+local function decoded(json) return type(json) == 'table' and json or cjson.decode(json) end
 
 local function log_addresses(prefix, indexes, now, cutoff)
   local lex, seen = prefix .. ':addresses', prefix .. ':addresses:seen'
@@ -68,8 +69,9 @@ local function log_addresses(prefix, indexes, now, cutoff)
   end
 end
 
+-- `fields` and `named_indexes`: JSON, or tables a caller decoded already (queued_many).
 local function set_status(record, prefix, id, status, now, created_at, retention,
-                          fields_json, indexes_json, throttled, only_if)
+                          fields, named_indexes, throttled, only_if)
   local kept = redis.call('HMGET', record, 'created_at', 'status', 'facets')
   -- As written, never through a Lua number: the same score, and no formatting per index.
   local created = kept[1] or created_at
@@ -80,8 +82,8 @@ local function set_status(record, prefix, id, status, now, created_at, retention
   end
   -- A facet the record already has, and the index of every record, were written (with the
   -- address sets) by the write that first named them: a later write adds only the twins.
-  local named = cjson.decode(indexes_json)
-  local twins, before = log_facets(record, prefix, named, status, old, id, kept[3])
+  local named = decoded(named_indexes)
+  local twins, before, facets = log_facets(record, prefix, named, status, old, id, kept[3])
   local indexes = {}
   for _, index in ipairs(named) do
     if not before[index] then table.insert(indexes, index) end
@@ -100,7 +102,11 @@ local function set_status(record, prefix, id, status, now, created_at, retention
     redis.call('EXPIRE', index, retention)
   end
   local values = {'status', status, 'created_at', created, 'updated_at', now}
-  for name, value in pairs(cjson.decode(fields_json)) do
+  if facets then
+    table.insert(values, 'facets')
+    table.insert(values, facets)
+  end
+  for name, value in pairs(decoded(fields)) do
     table.insert(values, name)
     table.insert(values, value)
   end
