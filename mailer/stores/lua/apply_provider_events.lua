@@ -37,7 +37,7 @@ local function apply(event, id, record)
   local old = redis.call('HGET', record, 'status')
   if (ranks[event.status] or 0) >= (ranks[old] or 0) then
     set_status(record, config.index_prefix, id, event.status, now, now, retention,
-               cjson.encode({error = event.detail}), '[]', '0', 'always')
+               {error = event.detail}, {}, '0', 'always')
   end
   local entry = {at = event.at, outcome = event.status, backend = event.provider}
   if event.provider_id ~= '' then entry.provider_id = event.provider_id end

@@ -77,5 +77,5 @@ if decision[1] > 0 then
   return {3, backend, decision[1], decision[2], decision[3], suppressed_json}
 end
 set_status(KEYS[6], KEYS[7], ARGV[12], 'sending', ARGV[13], ARGV[14],
-           ARGV[15], ARGV[16], ARGV[17], '0', 'always')
+           ARGV[15], cjson.decode(ARGV[16]), cjson.decode(ARGV[17]), '0', 'always')
 return {4, backend, suppressed_json}

@@ -49,8 +49,6 @@ local function log_facets(record, prefix, indexes, status, old, id, known)
   return twins, before, learnt and cjson.encode(facets)
 end
 
-local function decoded(json) return type(json) == 'table' and json or cjson.decode(json) end
-
 local function log_addresses(prefix, indexes, now, cutoff)
   local lex, seen = prefix .. ':addresses', prefix .. ':addresses:seen'
   local to = prefix .. ':to:'
@@ -69,9 +67,9 @@ local function log_addresses(prefix, indexes, now, cutoff)
   end
 end
 
--- `fields` and `named_indexes`: JSON, or tables a caller decoded already (queued_many).
+-- `fields`: a table of the record's fields to write; `named`: the index keys the caller names.
 local function set_status(record, prefix, id, status, now, created_at, retention,
-                          fields, named_indexes, throttled, only_if)
+                          fields, named, throttled, only_if)
   local kept = redis.call('HMGET', record, 'created_at', 'status', 'facets')
   -- As written, never through a Lua number: the same score, and no formatting per index.
   local created = kept[1] or created_at
@@ -82,7 +80,6 @@ local function set_status(record, prefix, id, status, now, created_at, retention
   end
   -- A facet the record already has, and the index of every record, were written (with the
   -- address sets) by the write that first named them: a later write adds only the twins.
-  local named = decoded(named_indexes)
   local twins, before, facets = log_facets(record, prefix, named, status, old, id, kept[3])
   local indexes = {}
   for _, index in ipairs(named) do
@@ -106,7 +103,7 @@ local function set_status(record, prefix, id, status, now, created_at, retention
     table.insert(values, 'facets')
     table.insert(values, facets)
   end
-  for name, value in pairs(decoded(fields)) do
+  for name, value in pairs(fields) do
     table.insert(values, name)
     table.insert(values, value)
   end
