@@ -1,7 +1,8 @@
 """Socket calls that cannot wait, made without letting go of the interpreter lock.
 
 CPython lets go of the lock around every socket call, in case it waits. A call that cannot
-wait (a peek, a short write into a socket buffer with room to spare) gains nothing from
+wait (a peek, a read of what has arrived already, a short write into a socket buffer with
+room to spare) gains nothing from
 that, and on a worker whose threads are busy rendering it costs two thread switches: the
 lock goes to another thread, and this one queues to take it back. A worker makes several
 such calls per email to Redis and to the SMTP server.
@@ -52,6 +53,16 @@ def nothing_to_read(sock: socket.socket) -> bool:
         return False
     peeked = _RECV(sock.fileno(), _PEEKED, 1, _PEEK_NOW)
     return bool(peeked < 0 and ctypes.get_errno() in _NOTHING_YET)
+
+
+def recv_now(sock: socket.socket, buffer: Any) -> int:
+    """Read into ``buffer`` (a ctypes buffer) what the socket holds already; how many bytes.
+    0 means nothing read: nothing there, the end of the stream, an error, or no way to ask;
+    the usual read then finds out which."""
+    if _RECV is None:
+        return 0
+    read = _RECV(sock.fileno(), buffer, len(buffer), _DONTWAIT)
+    return max(int(read), 0)
 
 
 def send_now(sock: socket.socket, data: Any) -> int:

@@ -21,6 +21,7 @@ connection writes each command with the lock held when the socket's buffer has r
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import ssl
 from typing import Any
@@ -34,7 +35,7 @@ from redis.connection import (
     HiredisParser,
 )
 
-from mailer.sockets import QuickSendSocket, nothing_to_read
+from mailer.sockets import QuickSendSocket, nothing_to_read, recv_now
 
 #: How long a call waits for Redis to accept a connection before it says Redis is down.
 CONNECT_TIMEOUT_S = 5.0
@@ -42,6 +43,11 @@ CONNECT_TIMEOUT_S = 5.0
 
 class ProbingParser(HiredisParser):  # type: ignore[misc]  # redis-py 4 has no stubs for it
     """hiredis, with the pool's "anything left to read?" check made in one system call."""
+
+    def __init__(self, socket_read_size: int) -> None:
+        super().__init__(socket_read_size)
+        # The read buffer as libc takes it, for ``read_reply``: the same memory.
+        self.arrived = (ctypes.c_char * len(self._buffer)).from_buffer(self._buffer)
 
     def read_from_socket(self, timeout: Any = SENTINEL, raise_on_timeout: bool = True) -> bool:
         sock = self._sock
@@ -60,6 +66,17 @@ class ProbingParser(HiredisParser):  # type: ignore[misc]  # redis-py 4 has no s
             raise redis.ConnectionError(SERVER_CLOSED_CONNECTION_ERROR)
         self._reader.feed(self._buffer, 0, read)
         return True
+
+
+def read_reply(connection: redis.Connection) -> Any:
+    """The next reply on ``connection``, which has usually arrived already: taken with the
+    lock held where it has (``ProbingParser`` over plain TCP), else read the usual way."""
+    parser, sock = connection._parser, connection._sock
+    if isinstance(parser, ProbingParser) and isinstance(sock, QuickSendSocket):
+        read = recv_now(sock, parser.arrived)
+        if read:
+            parser._reader.feed(parser._buffer, 0, read)
+    return connection.read_response()
 
 
 class QuickSendConnection(redis.Connection):  # type: ignore[misc]

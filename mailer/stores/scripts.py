@@ -168,13 +168,55 @@ class Batch:
         """Run everything; a script Redis had forgotten is sent again in full, once."""
         if not len(self):
             return []
+        self._fold_writes()
+        if len(self._scripts) > 1 and self._scripts_only():
+            replies = _run_parts(self.client, self._parts())
+            self.pipe.reset()
+        else:
+            replies = self.pipe.execute(raise_on_error=False)
+        return self._finish(replies)
+
+    def composable(self) -> bool:
+        """Whether the batch, its gathered writes included, is scripts alone."""
+        self._fold_writes()
+        return self._scripts_only()
+
+    def composed_call(self) -> tuple[Script, list[str], list[Arg]]:
+        """The batch as one composed script's call, to send on a connection of one's own
+        (``mailer.worker.settler``); a batch of scripts and gathered writes alone."""
+        self._fold_writes()
+        if not self._scripts_only():
+            raise ValueError("only a batch of scripts is one composed call")
+        return _composed_call(self._parts())
+
+    def execute_composed(self) -> Any:
+        """Run ``composed_call`` through the client: the replies, unread."""
+        script, keys, args = self.composed_call()
+        return script(self.client, keys, args)
+
+    def finish_composed(self, replies: list[Any]) -> Exception | None:
+        """What ``execute`` does with the composed call's replies; the first part's error
+        instead of raising it, the others having run."""
+        self.pipe.reset()
+        try:
+            self._finish(replies)
+        except Exception as err:
+            return err
+        return None
+
+    def _fold_writes(self) -> None:
         if self.writes.count:
             self.script(_APPLY_WRITES, [], self.writes.words)
             self.writes = Writes()
-        if len(self._scripts) > 1 and len(self._scripts) == len(self.pipe.command_stack):
-            replies = self._run_as_one()
-        else:
-            replies = self.pipe.execute(raise_on_error=False)
+
+    def _scripts_only(self) -> bool:
+        return len(self._scripts) == len(self.pipe.command_stack)
+
+    def _parts(self) -> list[tuple[Script, Sequence[str], Sequence[Arg]]]:
+        return [self._scripts[index] for index in range(len(self._scripts))]
+
+    def _finish(self, replies: list[Any]) -> list[Any]:
+        """Raise the first error among ``replies``, else run the ``then`` callbacks."""
         for index, reply in enumerate(replies):
             if isinstance(reply, NoScriptError) and index in self._scripts:
                 script, keys, args = self._scripts[index]
@@ -185,17 +227,23 @@ class Batch:
             then(replies[index])
         return replies
 
-    def _run_as_one(self) -> list[Any]:
-        """A batch of scripts alone, run as one composed script: one call instead of one
-        per script, each of which costs Redis about 11 us and redis-py a pipeline entry."""
-        parts = [self._scripts[index] for index in range(len(self._scripts))]
-        distinct = tuple(dict.fromkeys(script for script, _, _ in parts))
-        number = {script: n for n, script in enumerate(distinct, start=1)}
-        keys = [key for _, part_keys, _ in parts for key in part_keys]
-        args: list[Arg] = [len(parts)]
-        for script, part_keys, part_args in parts:
-            args += (number[script], len(part_keys), len(part_args))
-        args += [arg for _, _, part_args in parts for arg in part_args]
-        self.pipe.reset()
-        replies: list[Any] = composed(distinct)(self.client, keys, args)
-        return replies
+
+Part = tuple[Script, Sequence[str], Sequence[Arg]]
+
+
+def _run_parts(client: redis.Redis, parts: list[Part]) -> Any:
+    """Scripts run as one composed script: one call instead of one per script, each of which
+    costs Redis about 11 us and redis-py a pipeline entry."""
+    script, keys, args = _composed_call(parts)
+    return script(client, keys, args)
+
+
+def _composed_call(parts: list[Part]) -> tuple[Script, list[str], list[Arg]]:
+    distinct = tuple(dict.fromkeys(script for script, _, _ in parts))
+    number = {script: n for n, script in enumerate(distinct, start=1)}
+    keys = [key for _, part_keys, _ in parts for key in part_keys]
+    args: list[Arg] = [len(parts)]
+    for script, part_keys, part_args in parts:
+        args += (number[script], len(part_keys), len(part_args))
+    args += [arg for _, _, part_args in parts for arg in part_args]
+    return composed(distinct), keys, args

@@ -3,13 +3,14 @@ what they cannot do at once is left to the socket's usual call."""
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
 
-from mailer.sockets import MAX_QUICK_SEND, QuickSendSocket, nothing_to_read, send_now
+from mailer.sockets import MAX_QUICK_SEND, QuickSendSocket, nothing_to_read, recv_now, send_now
 
 
 @pytest.fixture
@@ -33,6 +34,24 @@ def test_the_peek_tells_an_idle_socket_from_one_with_data_or_closed(
 
     theirs.close()
     assert nothing_to_read(ours) is False  # the end of the stream: read it, and see
+
+
+def test_a_read_takes_what_arrived_and_never_waits_for_more(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+    buffer = ctypes.create_string_buffer(4)
+    assert recv_now(ours, buffer) == 0  # nothing there: no wait, nothing read
+
+    theirs.sendall(b"+OK\r\n")
+    assert recv_now(ours, buffer) == 4  # what fits
+    assert buffer.raw == b"+OK\r"
+    assert recv_now(ours, buffer) == 1 and buffer.raw[:1] == b"\n"
+    assert recv_now(ours, buffer) == 0
+
+    theirs.close()
+    assert recv_now(ours, buffer) == 0  # the end of the stream: the usual read says so
+    assert ours.recv(1) == b""
 
 
 def test_a_short_write_goes_whole_and_a_long_one_is_not_tried(

@@ -15,6 +15,7 @@ from mailer.stores.connection import (
     ProbingParser,
     QuickSendConnection,
     connect,
+    read_reply,
 )
 
 pytestmark = pytest.mark.integration
@@ -93,4 +94,28 @@ def test_a_plain_tcp_connection_writes_through_the_quick_socket(redis_url: str) 
     assert isinstance(connection, QuickSendConnection)
     assert isinstance(connection._sock, QuickSendSocket)
     assert client.echo("x" * 200_000) == b"x" * 200_000  # past the quick write's limit
+    client.close()
+
+
+def test_a_reply_that_has_arrived_is_read_without_the_socket_s_own_read(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = connect(redis_url)
+    connection = client.connection_pool.make_connection()
+    connection.send_command("ECHO", "first")
+    select.select([connection._sock], [], [], 5)  # the reply has arrived
+    waits: list[object] = []
+    real = QuickSendSocket.recv_into
+
+    def recv_into(sock: QuickSendSocket, *args: object) -> int:
+        waits.append(args)  # what lets go of the lock, and may wait
+        return real(sock, *args)
+
+    monkeypatch.setattr(QuickSendSocket, "recv_into", recv_into)
+    assert read_reply(connection) == b"first"
+    assert waits == []
+
+    connection.send_command("ECHO", "second")  # not arrived yet, maybe: read the usual way
+    assert read_reply(connection) == b"second"
+    connection.disconnect()
     client.close()
