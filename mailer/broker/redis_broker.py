@@ -12,7 +12,7 @@ that queue that no thread holds go back on the queue. Held are the messages hand
 yet acked, nacked or put back, and those waiting in the thread's delay queue. Dramatiq's
 ``requeue`` moves only ids still in the acks set, so one acked meanwhile is left alone.
 
-A sent email's ack goes in the pipeline that writes its outcome (``ack_into``,
+A sent email's ack goes in the batch that writes its outcome (``ack_into``,
 ``mailer.stores.queue_acks``); its consumer then skips the round trip of its own.
 
 Every write that puts messages on a queue also wakes the queue's idle consumers, which block
@@ -117,21 +117,20 @@ class RedisBroker(ListenersOnly, DramatiqRedisBroker):
         queue_wake.wake(self.client, self.namespace, queue_name)
         return result
 
-    def ack_into(self, batch: Batch, message: MessageProxy) -> None:
-        """Ack ``message``, which a worker thread is processing, in ``batch``: once the batch
-        has run, its consumer's ack costs no round trip (``acked_already``). A message this
-        broker's consumers did not hand out is left to whoever did."""
+    def ack_into(self, batch: Batch, message: MessageProxy) -> bool:
+        """Ack ``message``, which a worker thread is processing, in ``batch``; whether it did.
+        Its consumer then skips its own ack (``acked_already``) even before the batch's answer
+        is read (``mailer.worker.settler``): until Redis has run it, the message stays in
+        this worker's acks set. A message this broker's consumers
+        did not hand out is left to whoever did."""
         redis_message_id = message.options.get("redis_message_id")
         with self._lock:
             if redis_message_id not in self._held[message.queue_name]:
-                return
-
-        def acked(_reply: Any) -> None:
-            with self._lock:
-                self._acked.add(redis_message_id)
-
+                return False
+            self._acked.add(redis_message_id)
         namespace, queue_name = self.namespace, message.queue_name
-        queue_acks.ack_into(batch, namespace, self.broker_id, queue_name, redis_message_id, acked)
+        queue_acks.ack_into(batch, namespace, self.broker_id, queue_name, redis_message_id)
+        return True
 
     def acked_already(self, redis_message_id: str) -> bool:
         """Whether ``ack_into`` acked this message; forgotten once asked."""

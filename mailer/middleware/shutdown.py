@@ -26,6 +26,10 @@ timeout + one send deadline + ``SETTLE_MARGIN_S``: the Procfile's 10 s + the def
 deadline plus that margin (a Redis slow to take its outcome) is handed back after its provider
 call began; it is named in a warning, and its copy is kept to the same backend
 (``mailer.stores.failover``).
+
+Sent emails' outcomes whose answers are still unread (``mailer.worker.settler``) are read, and
+written again where Redis did not take them, before each worker thread ends and once more
+before the process exits.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from dramatiq.middleware import Middleware
 
 from mailer import settings, stores
 from mailer.stores.scripts import Batch
-from mailer.worker import state
+from mailer.worker import settler, state
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,10 @@ class HandBackOnShutdown(Middleware):
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._finished(message)
 
+    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: Any) -> None:
+        """A stopping thread's sent emails have their outcomes written before it ends."""
+        _write_outcomes(settings.current().send_deadline_s + SETTLE_MARGIN_S)
+
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         waiting = [message for _, message in iter_queue(worker.work_queue)]
         if waiting:
@@ -95,6 +103,7 @@ class HandBackOnShutdown(Middleware):
             until_s = max(send.called_s or 0.0 for send in called.values()) + deadline_s
             self._wait_for(set(called), until_s)
         self._hand_back(worker, sends, lambda message: True)
+        _write_outcomes(SETTLE_MARGIN_S)
 
     def _wait_for(self, message_ids: set[str], until_s: float) -> None:
         """Until none of ``message_ids`` runs (each acked or nacked), or ``until_s`` passes."""
@@ -128,6 +137,17 @@ class HandBackOnShutdown(Middleware):
             if running is not None and running.message_id == message.message_id:
                 del self._running[thread]
                 self._lock.notify_all()
+
+
+def _write_outcomes(timeout_s: float) -> None:
+    """Every sent email's outcome known written before the process exits; one Redis cannot
+    take in time leaves its message unacked, for the heartbeat timeout to send again."""
+    if not settler.flush_all(timeout_s):
+        logger.warning(
+            "Could not write every sent email's outcome within %.1f s: their messages go "
+            "back after the heartbeat timeout and are sent again.",
+            timeout_s,
+        )
 
 
 def _release_claims(sends: list[state.Send]) -> None:

@@ -4,9 +4,10 @@
 ``AnymailBaseBackend._send``: pass the gate (claim the message, drop suppressed recipients,
 choose the backend, take a rate-limit slot, in one Redis round trip), render, wait for the
 slot if the limit said so, call the provider, settle (receipt, releases, the log's outcome
-and the counters, in a second round trip). Every step runs in the actor's own call, so a
-failure of any of them reaches Dramatiq: none is a middleware hook whose exception Dramatiq
-would log and ignore.
+and the counters, in a second round trip, whose answer for a sent email the thread reads
+before its next provider call: ``mailer.worker.settler``). Every step runs in the actor's
+own call, so a failure of any of them reaches Dramatiq: none is a middleware hook whose
+exception Dramatiq would log and ignore.
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ class Sender:
     def _call_provider(self, send: state.Send, job: Job, backend_name: str) -> str:
         job.email.from_email = job.email.from_email or self.settings.from_email
         backend = thread_backend(self.settings, backend_name)
+        self.settle.settler.finish_previous()  # the last sent email's receipt is known written
         with state.provider_call(send):  # a worker shutting down hands the message back here
             return backend.send(job.email)
 

@@ -1,17 +1,16 @@
-"""The second round trip of a send: everything its outcome changes, in one pipeline.
+"""The second round trip of a send: everything its outcome changes, in one batch.
 
 Sent: the receipt (which also lets the claim go), the rate-limit slot's release, the delivery
-log's ``sent`` with its counters, and the failover circuit's success. Failed: the claim and
-slot released, the log's ``retrying`` or ``dead``, the failure log, the circuit's count, and
-the bounced addresses suppressed. Either way the log keeps the email's masked content. A sent
-email's message is acked in the same pipeline, on a broker that can
-(``mailer.stores.queue_acks``). An ``UnknownOutcome`` is logged as an ``unknown`` attempt,
-keeps the message to its backend and leaves the circuit alone. Each store adds its part to
-the one ``Batch``.
+log's ``sent`` with its counters, the failover circuit's success, and, on a broker that can,
+the message's ack (``mailer.stores.queue_acks``); the thread sends it and reads the answer
+later (``mailer.worker.settler``). Failed: the claim and slot released, the log's
+``retrying`` or ``dead``, the failure log, the circuit's count, and the bounced addresses
+suppressed. Either way the log keeps the email's masked content. An ``UnknownOutcome`` is
+logged as an ``unknown`` attempt, keeps the message to its backend and leaves the circuit
+alone. Each store adds its part to the one ``Batch``.
 
-An outcome that cannot be written because Redis is down is written once Redis is back: the
-thread waits, as Dramatiq's own ack would. A sent email whose receipt was never written
-would be sent again by the next copy of its message.
+An outcome that cannot be written because Redis is down is written once Redis is back. A sent
+email whose receipt was never written would be sent again by the next copy of its message.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from mailer.stores.scripts import Batch
 from mailer.stores.send_gate import Gate
 from mailer.worker import state
 from mailer.worker.retry_policy import is_final, retries_after
+from mailer.worker.settler import Settler
 
 if TYPE_CHECKING:
     from mailer.worker.send import Job
@@ -55,6 +55,7 @@ MAX_WRITE_BACKOFF_S = 2.0
 class Settle:
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
+        self.settler = Settler()
 
     def buckets(self, gate: Gate) -> tuple[str, ...]:
         return (ALL, gate.backend)
@@ -64,7 +65,11 @@ class Settle:
         return self.stores.rate_limiter.reason(decision)
 
     def sent(self, job: Job, gate: Gate, provider_id: str) -> Receipt:
-        def write(batch: Batch) -> Receipt:
+        """Sent at once and its answer read later, where the message's ack goes with it
+        (``mailer.worker.settler``); else written here, before returning."""
+        ack_into = getattr(dramatiq.get_broker(), "ack_into", None)
+
+        def write(batch: Batch) -> tuple[Receipt, bool]:
             receipt = self.stores.receipts.record_into(
                 batch, job.message.message_id, gate.backend, provider_id, release=gate.token
             )
@@ -81,12 +86,16 @@ class Settle:
             self._keep_content(batch, job)
             self.stores.failover.succeeded_into(batch, gate.backend)
             self.stores.failover.delivered_into(batch, job.message.message_id)
-            ack_into = getattr(dramatiq.get_broker(), "ack_into", None)
-            if ack_into is not None:  # a broker that acks in a batch of ours (mailer.broker)
-                ack_into(batch, job.message)
-            return receipt
+            # A broker that acks in a batch of ours (mailer.broker) skips its own ack.
+            acked = ack_into is not None and bool(ack_into(batch, job.message))
+            return receipt, acked
 
-        return self._write(job, write)
+        batch = Batch(self.stores.client)
+        receipt, acked = write(batch)
+        if acked and batch.composable():
+            self.settler.submit(batch, job.message.message_id)
+            return receipt
+        return self._write(job, write)[0]  # made again: a broker of its own acks (tests')
 
     def failed(self, job: Job, gate: Gate, error: MailerError) -> None:
         # The one line about it is the retry middleware's, which knows when the next try is.

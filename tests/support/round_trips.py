@@ -1,4 +1,5 @@
-"""Count the Redis round trips a Dramatiq worker's threads make, on the client side.
+"""Count the Redis round trips a Dramatiq worker's threads make, on the client side, with those
+the process's settler makes for them.
 
 Every command or pipeline redis-py sends is one ``Connection.send_packed_command`` call and
 one wait for the answer: one round trip. Dramatiq's own traffic goes through its ``dispatch``
@@ -22,6 +23,9 @@ from dramatiq.worker import _WorkerThread
 from redis.connection import Connection
 
 DRAMATIQS_OWN = (b"fetch", b"ack")
+#: The thread that writes a worker's sent emails' outcomes (``mailer.worker.settler``): its
+#: round trips are the worker threads' own, made for them.
+OUTCOMES_THREAD = "mailer-outcomes"
 
 
 class RoundTrips:
@@ -39,7 +43,8 @@ class RoundTrips:
             self.commands.clear()
 
     def record(self, packed: Any) -> None:
-        if not isinstance(threading.current_thread(), _WorkerThread):
+        thread = threading.current_thread()
+        if not isinstance(thread, _WorkerThread) and thread.name != OUTCOMES_THREAD:
             return
         data = packed if isinstance(packed, bytes) else b"".join(bytes(p) for p in packed)
         parts = data.split(b"\r\n", 11)

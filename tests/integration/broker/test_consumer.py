@@ -230,16 +230,34 @@ def test_a_message_acked_with_its_outcome_is_not_acked_again(broker, client, mon
     assert consumer.outstanding_message_count == 0  # room for the next fetch
 
 
-def test_an_early_ack_not_run_leaves_the_ack_to_dramatiq(broker, client):
+def test_a_message_whose_ack_rides_with_its_outcome_stays_until_the_outcome_is_written(
+    broker, client
+):
     queue_name = LEVELS["low"].queue_name
     broker.enqueue(welcome(queue_name))
     consumer = broker.consume(queue_name, prefetch=1, timeout=TIMEOUT_MS)
     message = next_message(consumer)
 
-    broker.ack_into(Batch(client), message)  # the outcome's batch never ran: Redis was down
-    consumer.ack(message)
+    batch = Batch(client)
+    assert broker.ack_into(batch, message)  # handed to the settler, not written yet
+    consumer.ack(message)  # the actor returned meanwhile
+    assert acks_and_bodies(broker, client, queue_name) == (1, 1)  # not done before its outcome
+
+    batch.execute()
+    assert acks_and_bodies(broker, client, queue_name) == (0, 0)
+
+
+def test_a_failed_message_whose_ack_was_to_ride_with_its_outcome_is_nacked(broker, client):
+    queue_name = LEVELS["low"].queue_name
+    broker.enqueue(welcome(queue_name))
+    consumer = broker.consume(queue_name, prefetch=1, timeout=TIMEOUT_MS)
+    message = next_message(consumer)
+
+    assert broker.ack_into(Batch(client), message)  # the outcome never ran: Redis was down
+    consumer.nack(message)  # so the send raised
 
     assert acks_and_bodies(broker, client, queue_name) == (0, 0)
+    assert not broker.acked_already(message.options["redis_message_id"])
 
 
 def test_a_message_this_broker_did_not_hand_out_is_not_acked_early(broker, client):
