@@ -8,6 +8,10 @@ to take the lock back. So the thread writes the batch, as one composed script, o
 of its own and goes on with its next message; by the time it is about to call a provider
 again (``finish_previous``) the answer has long arrived, and is read without waiting.
 
+The same connection carries the next transactional email's gate (``call_ahead``), which the
+thread sends before it renders and reads after: that answer comes behind the last outcome's,
+so reading it reads that one first.
+
 What that must not change, and how it does not:
 
 - The batch is on its way to Redis before the thread goes on, as it was: a worker killed
@@ -29,6 +33,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +41,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from mailer.stores.connection import read_reply
-from mailer.stores.scripts import Batch
+from mailer.stores.scripts import Batch, Script
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ class _Outcome:
     message_id: str
     connection: Any
     call: tuple[Any, list[Any], list[Any]]  # the composed script, its keys, its arguments
+    sock: Any = None  # the socket it went out on: made again since, its answer is gone
     sent_s: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: bool = False
@@ -73,7 +79,7 @@ class Settler:
     def submit(self, batch: Batch, message_id: str) -> None:
         """Send ``batch`` (``message_id``'s outcome) now; its answer is read later."""
         self.finish_previous()
-        connection = self._connection(batch)
+        connection = self._connection(batch.client)
         script, keys, args = batch.composed_call()
         try:
             connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -81,10 +87,33 @@ class Settler:
             connection.disconnect()
             _write_until_taken(batch, message_id, deadline_s=None)
             return
-        outcome = _Outcome(batch, message_id, connection, (script, keys, args))
+        outcome = _Outcome(batch, message_id, connection, (script, keys, args), connection._sock)
         with self._lock:
             self._unread[threading.get_ident()] = outcome
             self._start_reaper()
+
+    def call_ahead(
+        self, client: redis.Redis, script: Script, keys: list[str], args: list[Any]
+    ) -> Callable[[], Any]:
+        """Send a script's call on this thread's connection now, behind its last outcome; the
+        function returned reads that outcome's answer, then this one's."""
+        connection = self._connection(client)
+        connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        sock = connection._sock
+
+        def answer() -> Any:
+            self.finish_previous()
+            try:
+                if connection._sock is not sock:  # made again since: the answer is gone
+                    raise redis.ConnectionError("the connection was made again")
+                return read_reply(connection)
+            except NoScriptError:
+                return script(client, keys, args)
+            except (redis.ConnectionError, redis.TimeoutError):
+                connection.disconnect()
+                raise
+
+        return answer
 
     def finish_previous(self) -> None:
         """Read the answer to this thread's last outcome, writing it again if Redis did not
@@ -98,12 +127,12 @@ class Settler:
         """Read every thread's unread answer; False if Redis took too long to take them."""
         return self._finish_listed(0.0, deadline_s=time.monotonic() + timeout_s)
 
-    def _connection(self, batch: Batch) -> Any:
-        """This thread's own connection for outcomes, so no other command's answer comes
-        between one outcome and its answer."""
+    def _connection(self, client: redis.Redis) -> Any:
+        """This thread's own connection for calls answered later, so no other thread's
+        answer comes between one call and its answer."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = batch.client.connection_pool.make_connection()
+            connection = client.connection_pool.make_connection()
             self._local.connection = connection
         return connection
 
@@ -140,6 +169,8 @@ def _finish(outcome: _Outcome, deadline_s: float | None) -> bool:
             return True
         outcome.done = True
         script, keys, args = outcome.call
+        if outcome.connection._sock is not outcome.sock:  # made again since: answer gone
+            return _write_until_taken(outcome.batch, outcome.message_id, deadline_s)
         try:
             replies = read_reply(outcome.connection)
         except NoScriptError:  # a Redis that restarted meanwhile: the script in full, once

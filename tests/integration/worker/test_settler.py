@@ -153,3 +153,23 @@ def test_a_stopping_worker_reads_every_answer_and_says_when_redis_would_not_take
     monkeypatch.setattr(Batch, "execute_composed", lambda batch: down(None))
     settler.submit(outcome(client, 9), "m9")
     assert flush_all(0.3) is False
+
+
+def test_an_outcome_whose_connection_was_made_again_is_written_again_not_answered_wrongly(
+    client,
+):
+    settler, answered, result = Settler(), [], []
+    echo = Script(source="return 'the gate'")
+
+    def sending_thread() -> None:
+        settler.submit(outcome(client, 1, answered), "m1")
+        settler._connection(client).disconnect()  # as a failed write on a dropped line does
+        answer = settler.call_ahead(client, echo, [], [])  # goes out on a new connection
+        result.append(answer())
+
+    thread = threading.Thread(target=sending_thread, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert result == [b"the gate"]  # its own answer, not taken by the outcome before it
+    assert answered == [b"answer 1"]  # the outcome, written again through the pool
+    assert client.get("outcome:1") == b"sent"
