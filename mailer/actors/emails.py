@@ -39,7 +39,8 @@ from mailer.middleware.news_links import RequireUnsubscribeLinks
 from mailer.priorities import LEVELS
 from mailer.stores.rate_limiter import limits_for
 from mailer.templates import for_settings
-from mailer.worker.send import Job, sender_for
+from mailer.worker.job import Job
+from mailer.worker.send import sender_for
 
 __all__ = ["EMAIL_TYPES", "EmailType", "email_type", "lookup", "news_types", "sensitive_keys"]
 

@@ -10,8 +10,10 @@ This store asks them all in one script, using the other stores' keys and Lua fun
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +101,21 @@ class SendGate:
         )
         return self._gate(message.message_id, token, reply)
 
+    def begin_ahead(
+        self,
+        message: dramatiq.Message[Any],
+        recipients: Recipients,
+        *,
+        queued: bool,
+        token: str,
+        send: Callable[[Script, list[str], list[Any]], Callable[[], Any]],
+    ) -> Callable[[], Gate]:
+        """As ``begin``, the call sent now by ``send`` (``mailer.worker.settler``); the
+        function returned reads the answer. A wait counts from when the call went out."""
+        sent_s = time.monotonic()
+        answer = send(_BEGIN, self._keys(message), self._args(message, token, recipients, queued))
+        return lambda: self._gate(message.message_id, token, answer(), sent_s)
+
     def _keys(self, message: dramatiq.Message[Any]) -> list[str]:
         primary, fallback = self.failover.primary, self.failover.fallback or self.failover.primary
         lane, limiter, message_id = message.queue_name, self.limiter, message.message_id
@@ -144,7 +161,13 @@ class SendGate:
             *self.failover.kept_args(),
         ]
 
-    def _gate(self, message_id: str, token: str, reply: list[Any]) -> Gate:
+    def _gate(
+        self, message_id: str, token: str, reply: list[Any], sent_s: float | None = None
+    ) -> Gate:
+        gate = self._verdict(message_id, token, reply)
+        return gate if sent_s is None else dataclasses.replace(gate, answered_at_s=sent_s)
+
+    def _verdict(self, message_id: str, token: str, reply: list[Any]) -> Gate:
         verdict = int(reply[0])
         if verdict == 0:
             receipt = receipt_from(

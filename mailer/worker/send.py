@@ -16,18 +16,13 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-import dramatiq
 import redis
 from dramatiq.middleware import SkipMessage
 
 from mailer import stores, templates
-from mailer.envelope import Email
 from mailer.errors import MailerError, Throttled
-from mailer.masking import DEFAULT_SENSITIVE
 from mailer.settings import Settings
 from mailer.stores import Stores
 from mailer.stores.receipts import Receipt, new_token
@@ -38,6 +33,7 @@ from mailer.templates import Templates
 from mailer.templates.rendering import derive_text
 from mailer.worker import state
 from mailer.worker.deferral import Deferred
+from mailer.worker.job import Job, rendered_now
 from mailer.worker.settle import Settle
 from mailer.worker.thread_backends import thread_backend
 from mailer.worker.unsubscribe_links import add_unsubscribe_link
@@ -64,24 +60,6 @@ CLAIM_OPTION = "claim_token"
 DEFAULT_PAUSE_S = 1.0
 
 
-@dataclass
-class Job:
-    """One email message, as the actor hands it over."""
-
-    message: dramatiq.Message[Any]
-    template: str
-    email: Email
-    context: Mapping[str, Any]
-    transactional: bool
-    actor_options: Mapping[str, Any]
-    #: ``Templates.fingerprint`` of what the render used, for the log's attempt.
-    template_sha: str | None = None
-    #: The message carries its subject, text and HTML already (an app's own, from Django).
-    prerendered: bool = False
-    #: Context keys masked in what the log keeps (``email_type(..., sensitive=...)``).
-    sensitive: tuple[str, ...] = DEFAULT_SENSITIVE
-
-
 class Sender:
     """Sends email messages with one process's settings, stores and templates."""
 
@@ -104,17 +82,17 @@ class Sender:
         """Send ``job``'s email once, or raise what Dramatiq should do with its message."""
         send = state.start(job.message.message_id, job.template)
         try:
-            gate = self._pass_gate(job)
+            gate, rendering = self._pass_gate(job)
             send.claim, send.backend = gate.token, gate.backend
             self._drop_suppressed(job, gate)
             try:
-                self._render(job)
+                rendering()
                 self._wait_for_slot(job, gate)
                 provider_id = self._call_provider(send, job, gate.backend)
             except Throttled as err:
                 raise self._deferred_by_provider(job, gate, err) from err
             except MailerError as err:
-                self._failed(job, gate, err)
+                self.settle.failed(job, gate, err)
                 raise
             except (Deferred, SkipMessage):
                 raise  # put back, its claim let go; or handed back at a shutdown deadline
@@ -125,17 +103,38 @@ class Sender:
         finally:
             state.finish()
 
-    def _pass_gate(self, job: Job) -> Gate:
-        """Claim, suppression, backend and rate slot, in the one round trip before rendering."""
+    def _pass_gate(self, job: Job) -> tuple[Gate, Callable[[], None]]:
+        """Claim, suppression, backend and rate slot, in one round trip; and the render, or
+        what is left of it (a function to call once the email may go on).
+
+        No answer of the gate changes a transactional email's render (no recipient is
+        checked against the suppression list, no unsubscribe link is added), so it renders
+        while Redis answers: the call goes out first, and its answer, arrived by then, is
+        read after. Any other email waits for the answer before it renders."""
         queued = job.message.options.get("deferrals", 0) > 0
         # A try whose answer Redis never sent may hold the claim: its copy takes it back.
         token = job.message.options.get(CLAIM_OPTION) or new_token()
+        rendering: Callable[[], None] = functools.partial(self._render, job)
         try:
-            gate = self.gate.begin(job.message, self._recipients(job), queued=queued, token=token)
+            if not job.transactional:
+                gate = self.gate.begin(
+                    job.message, self._recipients(job), queued=queued, token=token
+                )
+            else:
+                send_ahead = functools.partial(self.settle.settler.call_ahead, self.stores.client)
+                answer = self.gate.begin_ahead(
+                    job.message, Recipients(), queued=queued, token=token, send=send_ahead
+                )
+                rendering = rendered_now(rendering)
+                gate = answer()
         except (redis.ConnectionError, redis.TimeoutError) as err:
             reason = f"Redis is unreachable ({type(err).__name__})"
             raise Deferred(REDIS_RECHECK_MS, reason, **{CLAIM_OPTION: token}) from err
         job.message.options.pop(CLAIM_OPTION, None)  # used: no later copy inherits it
+        return self._let_through(job, gate), rendering
+
+    def _let_through(self, job: Job, gate: Gate) -> Gate:
+        """The gate's verdict: the gate itself if the email may go on, else what to raise."""
         if gate.verdict == "sent":
             receipt = gate.receipt
             assert receipt is not None
@@ -184,8 +183,9 @@ class Sender:
     def _wait_for_slot(self, job: Job, gate: Gate) -> None:
         """Sleep off a short wait the limit asked for; put the message back for a long one.
 
-        The gate answered before rendering: the wait is what is left of it since, so a slot
-        that freed while the email rendered is taken at once, not a render's time later."""
+        The wait counts from the gate's answer (from its call, for a render run meanwhile):
+        a slot that freed while the email rendered is taken at once, not a render's time
+        later."""
         decision_ms, reason = gate.wait_ms, self.settle.wait_reason(gate)
         lane, buckets = job.message.queue_name, self.settle.buckets(gate)
         decided_at_s = gate.answered_at_s
@@ -220,9 +220,6 @@ class Sender:
         logger.warning("Paused %s for %d ms: the provider said %s.", gate.backend, pause_ms, error)
         self.settle.deferred(job, gate, pause_ms)
         return Deferred(pause_ms, f"{gate.backend} paused by the provider")
-
-    def _failed(self, job: Job, gate: Gate, error: MailerError) -> None:
-        self.settle.failed(job, gate, error)
 
     def _sent(self, job: Job, gate: Gate, provider_id: str) -> Receipt:
         receipt = self.settle.sent(job, gate, provider_id)

@@ -43,7 +43,7 @@ from mailer.worker.retry_policy import is_final, retries_after
 from mailer.worker.settler import Settler
 
 if TYPE_CHECKING:
-    from mailer.worker.send import Job
+    from mailer.worker.job import Job
 
 logger = logging.getLogger(__name__)
 
