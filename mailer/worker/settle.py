@@ -40,7 +40,7 @@ from mailer.stores.scripts import Batch
 from mailer.stores.send_gate import Gate
 from mailer.worker import state
 from mailer.worker.retry_policy import is_final, retries_after
-from mailer.worker.settler import Settler
+from mailer.worker.settler import Settler, until_redis_takes
 
 if TYPE_CHECKING:
     from mailer.worker.job import Job
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: Longest pause between two tries at writing an outcome while Redis is unreachable.
-MAX_WRITE_BACKOFF_S = 2.0
 
 
 class Settle:
@@ -222,26 +220,19 @@ class Settle:
 
     def _write(self, job: Job, write: Callable[[Batch], T]) -> T:
         """Run ``write``'s batch, trying again while Redis is unreachable, until the send is
-        handed back at a shutdown deadline."""
-        send, delay_s = state.current(), 0.1
-        while True:
+        handed back at a shutdown deadline (a batch is made again for each try)."""
+        send = state.current()
+
+        def attempt() -> T:
             batch = Batch(self.stores.client)
             result = write(batch)
-            try:
-                batch.execute()
-                return result
-            except (redis.ConnectionError, redis.TimeoutError) as err:
-                if send is None or send.handed_back:
-                    raise
-                logger.warning(
-                    "Could not write the outcome of message %s (%s: %s); trying again in %.1f s.",
-                    job.message.message_id,
-                    type(err).__name__,
-                    err,
-                    delay_s,
-                )
-            time.sleep(delay_s)
-            delay_s = min(delay_s * 2, MAX_WRITE_BACKOFF_S)
+            batch.execute()
+            return result
+
+        def handed_back() -> bool:
+            return send is None or send.handed_back
+
+        return until_redis_takes(attempt, job.message.message_id, handed_back)
 
 
 def _duration_s() -> float | None:

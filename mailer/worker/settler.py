@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.exceptions import NoScriptError
@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 #: How old an unread answer gets before the reaper reads it for an idle thread.
 REAP_AFTER_S = 0.25
-#: Longest pause between two tries while Redis is unreachable (as ``Settle``'s own).
+#: Longest pause between two tries while Redis is unreachable.
 MAX_BACKOFF_S = 2.0
 
 
@@ -183,14 +183,32 @@ def _finish(outcome: _Outcome, deadline_s: float | None) -> bool:
 
 
 def _write_until_taken(batch: Batch, message_id: str, deadline_s: float | None) -> bool:
+    def write() -> None:
+        _report(message_id, batch.finish_composed(batch.execute_composed()))
+
+    def give_up() -> bool:
+        return deadline_s is not None and time.monotonic() + MAX_BACKOFF_S > deadline_s
+
+    try:
+        until_redis_takes(write, message_id, give_up)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+    return True
+
+
+T = TypeVar("T")
+
+
+def until_redis_takes(write: Callable[[], T], message_id: str, give_up: Callable[[], bool]) -> T:
+    """``write()`` an outcome, trying again while Redis is unreachable, with a growing pause;
+    the error is raised once ``give_up()`` says so."""
     delay_s = 0.1
     while True:
         try:
-            _report(message_id, batch.finish_composed(batch.execute_composed()))
-            return True
+            return write()
         except (redis.ConnectionError, redis.TimeoutError) as err:
-            if deadline_s is not None and time.monotonic() + delay_s > deadline_s:
-                return False
+            if give_up():
+                raise
             logger.warning(
                 "Could not write the outcome of message %s (%s: %s); trying again in %.1f s.",
                 message_id,

@@ -11,6 +11,7 @@ import pytest
 
 from mailer import send_email, settings, stores
 from mailer.backends import memory
+from mailer.stores.send_gate import SendGate
 from mailer.templates import Templates
 from mailer.worker.settler import Settler
 from tests.support.brokers import drain
@@ -23,7 +24,7 @@ NEW_POST = {"title": "Hello", "url": "https://example.com/p/1", "excerpt": "Firs
 def steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The order of the gate's call, its answer being read, and the render."""
     seen: list[str] = []
-    call_ahead, begin = Settler.call_ahead, _begin()
+    call_ahead, begin = Settler.call_ahead, SendGate.begin
     render = Templates.render
 
     def recorded_call_ahead(self: Settler, *args: Any) -> Any:
@@ -45,21 +46,9 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return render(self, *args, **kwargs)
 
     monkeypatch.setattr(Settler, "call_ahead", recorded_call_ahead)
-    monkeypatch.setattr(type(_gate()), "begin", recorded_begin)
+    monkeypatch.setattr(SendGate, "begin", recorded_begin)
     monkeypatch.setattr(Templates, "render", recorded_render)
     return seen
-
-
-def _gate() -> Any:
-    from mailer.worker.send import sender_for
-
-    return sender_for(settings.current()).gate
-
-
-def _begin() -> Any:
-    from mailer.stores.send_gate import SendGate
-
-    return SendGate.begin
 
 
 def test_a_transactional_email_renders_while_the_gates_answer_is_on_its_way(
